@@ -1,0 +1,13 @@
+"""Fixtures shared by the grader's own tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.dataset import MNIST, load_mnist
+
+
+@pytest.fixture(scope="session")
+def mnist() -> MNIST:
+    """Real MNIST, provisioned into the user's cache on first use (never a random stand-in)."""
+    return load_mnist()
