@@ -1,0 +1,96 @@
+"""Start the sandboxed child, and kill it with everything it started.
+
+A child runs in its own session and process group, and makes itself a subreaper, so its
+descendants stay findable. Killing SIGKILLs, until none is left: the session, the process
+group, every descendant, and any process whose working directory is inside the child's
+work dir (a grandchild that left the session still sits there).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+
+def _proc_table() -> dict[int, tuple[int, int, int]]:
+    """pid -> (ppid, pgid, sid) of every process visible in /proc."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        table[int(entry)] = (int(fields[1]), int(fields[2]), int(fields[3]))
+    return table
+
+
+def _cwd_inside(pid: int, root: str) -> bool:
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    return cwd == root or cwd.startswith(root + os.sep)
+
+
+def tree_of(root_pid: int, workdir: Path) -> set[int]:
+    """Every live process that belongs to the child started as ``root_pid`` (including it)."""
+    table = _proc_table()
+    members = {pid for pid, (_, pgid, sid) in table.items() if root_pid in (pgid, sid)}
+    if root_pid in table:
+        members.add(root_pid)
+    grown = True
+    while grown:
+        before = len(members)
+        members |= {pid for pid, (ppid, _, _) in table.items() if ppid in members}
+        grown = len(members) > before
+    root = str(workdir.resolve())
+    members |= {pid for pid in table if _cwd_inside(pid, root)}
+    members.discard(os.getpid())
+    return members
+
+
+def kill_tree(process: subprocess.Popen, workdir: Path, rounds: int = 50) -> None:
+    """SIGKILL the child and every process of its tree, then reap the child."""
+    for _ in range(rounds):
+        members = tree_of(process.pid, workdir)
+        if process.poll() is None:
+            members.add(process.pid)
+        if not members:
+            break
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.poll()
+        time.sleep(0.005)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass  # unkillable (stuck in the kernel); nothing more a user-space grader can do
+
+
+def describe_exit(returncode: int | None) -> str:
+    """The cause of a child's death in plain words."""
+    if returncode is None:
+        return "stopped answering"
+    if returncode >= 0:
+        return f"exited with status {returncode} (sys.exit or os._exit in the submission)"
+    number = -returncode
+    causes = {
+        signal.SIGSEGV: "crashed with a segmentation fault (SIGSEGV), e.g. through ctypes or a bad pointer",
+        signal.SIGBUS: "crashed with a bus error (SIGBUS)",
+        signal.SIGABRT: "aborted (SIGABRT), often an internal assertion in a C library",
+        signal.SIGXCPU: "used up its CPU time limit (SIGXCPU)",
+        signal.SIGXFSZ: "wrote a file past its size limit (SIGXFSZ)",
+        signal.SIGKILL: "was killed (SIGKILL), by a limit or by the system running out of memory",
+        signal.SIGFPE: "crashed with an arithmetic exception (SIGFPE)",
+    }
+    return causes.get(number, f"was killed by signal {signal.Signals(number).name}"
+                      if number in signal.Signals._value2member_map_ else f"was killed by signal {number}")

@@ -1,0 +1,431 @@
+"""The parent side of the sandbox: drive one submission's child call by call, within limits.
+
+    with Sandbox(Path("submission_dir")) as box:
+        probs = box.call("softmax", logits)              # arrays in, arrays out
+        model = box.call("MLP", sizes=(4, 5, 3), seed=0)  # objects stay in the child: a Handle
+        box.write_params(model, weights)
+        logits = box.method(model, "forward", X)
+
+A call that fails raises CallFailed with the cause in plain words. When the child dies,
+hangs or breaks the wire format it is killed with all it started, and the next call starts
+a fresh child from a fresh copy of the submission.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import wire
+from .output import CapturedStream
+from .process import describe_exit, kill_tree
+
+_AGENT_FILES = ("agent.py", "wire.py", "limits.py", "landlock.py")
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# Names in site-packages that belong to the grader: never readable by the child.
+_GRADER_NAMES = ("grader", "mlp_autograder", "__editable___mlp_autograder", "__editable__.mlp_autograder")
+_MAX_COPY_BYTES = 20 * 1024 * 1024
+_MAX_MESSAGE = 2000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use. Seconds are wall-clock unless named CPU."""
+
+    call_timeout: float = 60.0  # one call
+    budget: float = 1800.0  # the whole grade, every call and restart included
+    startup_timeout: float = 30.0  # a fresh child's start (interpreter + NumPy)
+    memory_bytes: int = 3 << 30  # RLIMIT_AS of the child
+    file_bytes: int = 64 << 20  # RLIMIT_FSIZE: any file the child writes
+    open_files: int = 64
+    blas_threads: int = 1
+    max_reply_bytes: int = 256 << 20  # body of one frame from the child
+
+
+@dataclass
+class CallFailed(Exception):
+    """A call into the submission did not return a usable value.
+
+    ``kind`` is one of: raised, not_implemented, import_failed, timeout, crashed, protocol,
+    unsendable, budget, lost_object. ``message`` is one line; ``detail`` may hold a traceback.
+    """
+
+    kind: str
+    message: str
+    detail: str = ""
+    exc_type: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _ChildGone(Exception):
+    pass
+
+
+@dataclass
+class _Child:
+    process: subprocess.Popen
+    workdir: Path
+    request_fd: int
+    response_fd: int
+    stdout: CapturedStream
+    stderr: CapturedStream
+    generation: int
+    pidfd: int  # readable once the child has exited
+    import_failure: CallFailed | None = None
+
+
+@dataclass
+class Strength:
+    """How strongly the child was confined, for the report."""
+
+    landlock_abi: int = 0
+    landlock_error: str | None = None
+    sessions_locked: bool = False  # seccomp refuses setsid(), so killing the session kills everything
+
+    @property
+    def confined(self) -> bool:
+        return self.landlock_abi > 0
+
+
+def readable_paths() -> list[str]:
+    """The Python installation and its site-packages, entry by entry, minus the grader's own entries."""
+    roots = {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots |= set(site.getsitepackages())
+    roots = {os.path.realpath(r) for r in roots if r and os.path.isdir(r)}
+    paths = []
+    for root in sorted(roots):
+        for name in sorted(os.listdir(root)):
+            path = os.path.realpath(os.path.join(root, name))
+            # A site-packages nested in the stdlib is listed only when it is a root of its own.
+            if name == "site-packages" or path in roots or name.lower().startswith(_GRADER_NAMES):
+                continue
+            paths.append(path)
+    return paths
+
+
+def _copy_submission(source: Path, target: Path) -> None:
+    """Copy the submission's regular files (no links, no caches, size-capped) into ``target``."""
+    budget = _MAX_COPY_BYTES
+    for directory, subdirs, files in os.walk(source):
+        subdirs[:] = [d for d in subdirs if d not in ("__pycache__", ".git", ".tox", ".venv")
+                      and not os.path.islink(os.path.join(directory, d))]
+        destination = target / os.path.relpath(directory, source)
+        destination.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            path = os.path.join(directory, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            size = os.path.getsize(path)
+            if size > budget:
+                continue
+            budget -= size
+            shutil.copyfile(path, destination / name)
+
+
+def _child_env(workdir: Path, blas_threads: int) -> dict[str, str]:
+    threads = str(blas_threads)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir), "LANG": "C.UTF-8",
+           "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+           "BLIS_NUM_THREADS": threads, "VECLIB_MAXIMUM_THREADS": threads}
+    # This machine's BLAS needs these to compute correctly on some processors.
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+class Sandbox:
+    """One submission, run in a confined child process that is replaced whenever it fails."""
+
+    def __init__(self, module_dir: Path, limits: Limits = Limits(), landlock: bool = True) -> None:
+        self.module_dir = Path(module_dir).resolve()
+        self.limits = limits
+        self.landlock = landlock
+        self.strength = Strength()
+        self.started = time.monotonic()
+        self.deadline = self.started + limits.budget
+        self.last_seconds = 0.0  # wall time of the last call, callbacks excluded
+        self.deaths: list[str] = []
+        self._streams: list[tuple[CapturedStream, CapturedStream]] = []
+        self._child: _Child | None = None
+        self._generation = 0
+        self._callbacks: list[wire.Callback] = []
+
+    # ---- public API -------------------------------------------------------------------------
+    def call(self, name: str, *args: object, return_args: bool = False, timeout: float | None = None,
+             **kwargs: object) -> object:
+        """Call the submission's module-level ``name``; with ``return_args``, also return the
+        arguments as they were after the call (to see in-place modification)."""
+        return self._request({"op": "call", "name": name, "args": list(args), "kwargs": kwargs,
+                              "return_args": return_args}, timeout)
+
+    def method(self, handle: wire.Handle, name: str, *args: object, timeout: float | None = None,
+               **kwargs: object) -> object:
+        """Call a method of an object living in the child."""
+        self._check_handle(handle)
+        return self._request({"op": "method", "handle": handle, "name": name, "args": list(args),
+                              "kwargs": kwargs}, timeout)
+
+    def getattr(self, handle: wire.Handle, name: str) -> object:
+        """An attribute of an object living in the child (e.g. a model's ``params``)."""
+        self._check_handle(handle)
+        return self._request({"op": "getattr", "handle": handle, "name": name}, None)
+
+    def write_params(self, handle: wire.Handle, values: dict[str, object]) -> None:
+        """Write ``values`` into the model's own ``params`` arrays, in place."""
+        self._check_handle(handle)
+        self._request({"op": "write_params", "handle": handle, "values": values}, None)
+
+    def output(self) -> tuple[str, str]:
+        """Captured (stdout, stderr) of every child, head and tail of each; complete once closed."""
+        separator = "\n[--- the submission's process was restarted ---]\n"
+        return (separator.join(out.text() for out, _ in self._streams),
+                separator.join(err.text() for _, err in self._streams))
+
+    def close(self) -> None:
+        """Kill the child and everything it started; remove its work dir."""
+        self._discard_child()
+        for out, err in self._streams:
+            out.join(1.0)
+            err.join(1.0)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- one request ------------------------------------------------------------------------
+    def _remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def _check_handle(self, handle: wire.Handle) -> None:
+        if self._child is None or handle.generation != self._child.generation:
+            raise CallFailed("lost_object", "this object was lost when the submission's process was restarted "
+                                            "after an earlier failure")
+
+    def _request(self, message: dict, timeout: float | None) -> object:
+        if self._remaining() <= 0:
+            raise CallFailed("budget", f"the grading time budget of {self.limits.budget:.0f} s is used up")
+        child = self._ensure_child()
+        if child.import_failure is not None:
+            raise child.import_failure
+        limit = min(timeout or self.limits.call_timeout, self._remaining())
+        self._callbacks = []
+        try:
+            frame = wire.encode(message, callback_id=self._register_callback)
+        except wire.UnsendableValue as exc:
+            raise CallFailed("unsendable", f"the grader cannot send {exc}") from None
+        started = time.monotonic()
+        deadline = started + limit
+        in_callbacks = 0.0
+        try:
+            self._write(child, frame, deadline)
+            while True:
+                reply = self._read(child, deadline)
+                if not (isinstance(reply, dict) and "event" in reply):
+                    break
+                spent = self._run_callback(child, reply, deadline)
+                in_callbacks += spent
+                deadline += spent  # evaluating in the parent is not the submission's time
+            self._expect_silence(child)
+        except _Timeout:
+            self._discard_child("timeout")
+            raise CallFailed("timeout", f"did not finish within {limit:.1f} s and was stopped") from None
+        except _ChildGone:
+            cause = self._discard_child()
+            raise CallFailed("crashed", f"the submission's process {cause}") from None
+        except wire.ProtocolError as exc:
+            self._discard_child("protocol error")
+            raise CallFailed("protocol", f"the submission's process broke the wire protocol: {exc}") from None
+        finally:
+            self.last_seconds = time.monotonic() - started - in_callbacks
+        return self._unpack(reply, message.get("return_args", False))
+
+    def _unpack(self, reply: object, with_args: bool) -> object:
+        if isinstance(reply, dict) and "error" in reply and isinstance(reply["error"], dict):
+            raise _failure_from(reply["error"])
+        if not (isinstance(reply, dict) and "ok" in reply and (not with_args or "args" in reply)):
+            self._discard_child("protocol error")
+            raise CallFailed("protocol", "the submission's process sent a reply of the wrong form")
+        value = reply["ok"]
+        return (value, reply["args"]) if with_args else value
+
+    def _register_callback(self, callback: wire.Callback) -> int:
+        self._callbacks.append(callback)
+        return len(self._callbacks) - 1
+
+    def _run_callback(self, child: _Child, event: dict, deadline: float) -> float:
+        started = time.monotonic()
+        number = event["event"]
+        if type(number) is not int or not 0 <= number < len(self._callbacks):
+            raise wire.ProtocolError("callback event for an unknown callback")
+        callback = self._callbacks[number]
+        args = event.get("args") if isinstance(event.get("args"), list) else []
+        if callback.attach is not None:
+            args = [*args, event.get("attached")]
+        result = callback.function(*args)
+        spent = time.monotonic() - started
+        self._write(child, wire.encode({"resume": result}), deadline + spent)
+        return spent
+
+    # ---- pipe I/O with deadlines ------------------------------------------------------------
+    def _read(self, child: _Child, deadline: float) -> object:
+        def read_exact(count: int) -> bytearray:
+            buffer = bytearray()
+            while len(buffer) < count:
+                remaining = deadline - time.monotonic()
+                ready = select.select([child.response_fd, child.pidfd], [], [], max(remaining, 0))[0]
+                if not ready:
+                    raise _Timeout
+                if child.response_fd not in ready:
+                    # The child is gone, but what it started may still hold the pipe open: EOF
+                    # would never come.
+                    raise _ChildGone
+                chunk = os.read(child.response_fd, min(count - len(buffer), 1 << 20))
+                if not chunk:
+                    raise _ChildGone
+                buffer += chunk
+            return buffer
+
+        generation = child.generation
+        return wire.read_frame(read_exact, self.limits.max_reply_bytes,
+                               resolve_handle=lambda number: wire.Handle(number, generation))
+
+    def _write(self, child: _Child, frame: list, deadline: float) -> None:
+        for chunk in frame:
+            view = memoryview(chunk).cast("B")
+            while view:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([], [child.request_fd], [], remaining)[1]:
+                    raise _Timeout
+                try:
+                    view = view[os.write(child.request_fd, view):]
+                except BlockingIOError:
+                    continue
+                except BrokenPipeError:
+                    raise _ChildGone from None
+
+    def _expect_silence(self, child: _Child) -> None:
+        """Nothing may follow a reply: stray bytes mean someone else writes on the pipe."""
+        if select.select([child.response_fd], [], [], 0)[0]:
+            if os.read(child.response_fd, 1):
+                raise wire.ProtocolError("trailing bytes after the reply")
+            raise _ChildGone
+
+    # ---- child lifecycle --------------------------------------------------------------------
+    def _ensure_child(self) -> _Child:
+        if self._child is None:
+            self._child = self._start_child()
+        return self._child
+
+    def _start_child(self) -> _Child:
+        self._generation += 1
+        workdir = Path(tempfile.mkdtemp(prefix="mlp-sandbox-")).resolve()
+        agent_dir = workdir / ".agent"
+        agent_dir.mkdir()
+        for name in _AGENT_FILES:
+            shutil.copyfile(_PACKAGE_DIR / name, agent_dir / name)
+        module_dir = workdir / "submission"
+        _copy_submission(self.module_dir, module_dir)
+        request_read, request_write = os.pipe()
+        response_read, response_write = os.pipe()
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        limits = self.limits
+        config = {
+            "module_dir": str(module_dir), "request_fd": request_read, "response_fd": response_write,
+            "landlock": self.landlock, "read": readable_paths() + ["/dev/urandom"],
+            "write": [str(workdir), "/dev/null"],
+            "limits": {"memory_bytes": limits.memory_bytes, "cpu_seconds": math.ceil(limits.budget) + 1,
+                       "file_bytes": limits.file_bytes, "open_files": limits.open_files},
+        }
+        # A file, not an argument: one argument is capped at 128 KiB and the read list can be long.
+        config_path = agent_dir / "config.json"
+        config_path.write_text(json.dumps(config))
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-I", str(agent_dir / "agent.py"), str(config_path)],
+                cwd=module_dir, env=_child_env(workdir, limits.blas_threads), stdin=subprocess.DEVNULL,
+                stdout=out_write, stderr=err_write, pass_fds=(request_read, response_write),
+                start_new_session=True)
+        finally:
+            for fd in (request_read, response_write, out_write, err_write):
+                os.close(fd)
+        os.set_blocking(request_write, False)
+        streams = (CapturedStream(out_read), CapturedStream(err_read))
+        self._streams.append(streams)
+        child = _Child(process, workdir, request_write, response_read, *streams, generation=self._generation,
+                       pidfd=os.pidfd_open(process.pid))
+        self._child = child
+        try:
+            hello = self._read(child, time.monotonic() + min(limits.startup_timeout, max(self._remaining(), 0)))
+            if not (isinstance(hello, dict) and isinstance(hello.get("hello"), dict)):
+                raise wire.ProtocolError("the child's greeting has the wrong form")
+            self._note_strength(hello["hello"])
+            self._write(child, wire.encode({"op": "import"}), time.monotonic() + limits.startup_timeout)
+            reply = self._read(child, time.monotonic() + min(limits.call_timeout, max(self._remaining(), 0)))
+            if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
+                failure = _failure_from(reply["error"])
+                child.import_failure = CallFailed("import_failed", f"importing mlp.py failed: {failure.message}",
+                                                  failure.detail, failure.exc_type)
+        except (_Timeout, _ChildGone, wire.ProtocolError) as exc:
+            cause = self._discard_child("did not start in time" if isinstance(exc, _Timeout) else None)
+            raise CallFailed("crashed", f"the submission's process {cause} while starting or importing mlp.py") \
+                from None
+        return child
+
+    def _note_strength(self, hello: dict) -> None:
+        abi, error = hello.get("landlock_abi"), hello.get("landlock_error")
+        self.strength.landlock_abi = abi if type(abi) is int and abi >= 0 else 0
+        self.strength.landlock_error = str(error)[:_MAX_MESSAGE] if error else None
+        self.strength.sessions_locked = hello.get("sessions_locked") is True
+        if not self.landlock:
+            self.strength.landlock_error = "Landlock was turned off"
+
+    def _discard_child(self, reason: str | None = None) -> str:
+        """Kill the current child's tree and remove its work dir; return the cause of its end."""
+        child, self._child = self._child, None
+        if child is None:
+            return reason or "was not running"
+        try:
+            returncode = child.process.wait(timeout=0.5) if reason is None else None
+        except subprocess.TimeoutExpired:
+            returncode = None
+        kill_tree(child.process, child.workdir)
+        for fd in (child.request_fd, child.response_fd, child.pidfd):
+            os.close(fd)
+        shutil.rmtree(child.workdir, ignore_errors=True)
+        cause = reason or (describe_exit(returncode) if returncode is not None else "closed its connection")
+        if reason is not None or returncode is not None:
+            self.deaths.append(cause)
+        return cause
+
+
+def _failure_from(error: dict) -> CallFailed:
+    """A CallFailed from the child's report of an exception (its text is data: trimmed, never trusted)."""
+    exc_type = str(error.get("type", "Exception"))[:100]
+    message = " ".join(str(error.get("message", "")).split())[:_MAX_MESSAGE]
+    detail = str(error.get("traceback", ""))[-8000:]
+    if exc_type == "NotImplementedError":
+        return CallFailed("not_implemented", f"not implemented yet ({message})" if message else
+                          "not implemented yet", detail, exc_type)
+    return CallFailed("raised", f"raised {exc_type}: {message}" if message else f"raised {exc_type}",
+                      detail, exc_type)
