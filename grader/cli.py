@@ -1,8 +1,10 @@
 """``python -m grader``: the command line of the grader.
 
 Subcommands:
-    data     provision real MNIST into the cache (or check a given folder) and print where it is
-    assign   regenerate student_template/mlp.py from reference/mlp.py
+    grade      grade a submission: results.json and report.html (CONTRACT §2)
+    data       provision real MNIST into the cache (or check a given folder) and print where it is
+    assign     regenerate student_template/mlp.py from reference/mlp.py
+    calibrate  (instructor) train reference and oracle, write thresholds, golden fixtures, timing
 """
 
 from __future__ import annotations
@@ -11,9 +13,46 @@ import argparse
 import sys
 from pathlib import Path
 
+from grader.calibration import CALIBRATION_FILE, CalibrationError
 from grader.dataset import DataError
 from grader.dataset.mnist import find_idx_dir, provision, read_verified
+from grader.submission import UnusableSubmission, module_dir
 from grader.template import SolutionBlockError, write_template
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from grader.report.html import write_report  # noqa: PLC0415  (keeps `data` and `assign` light)
+    from grader.report.results_json import write_failure, write_results  # noqa: PLC0415
+    from grader.report.summary import summary_text  # noqa: PLC0415
+    from grader.rubric.run import grade, parse_components  # noqa: PLC0415
+
+    submission = Path(args.submission)
+    folder = module_dir(submission)
+    try:
+        only = parse_components(args.only) if args.only else None
+    except ValueError as exc:
+        raise UnusableSubmission(f"--only: {exc}") from None
+    if args.epochs is not None and args.epochs < 1:
+        raise UnusableSubmission("--epochs must be a positive integer")
+    name = submission.resolve().name
+    out = Path(args.out) if args.out else Path("reports") / name
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"grading {folder} ...", flush=True)
+    calibration = Path(args.calibration) if args.calibration else CALIBRATION_FILE
+    try:
+        result = grade(folder, epochs=args.epochs or 20, only=only, mnist_dir=args.mnist_dir,
+                       calibration_path=calibration)
+        summary = summary_text(result)
+        write_results(out / "results.json", result, summary)
+    except (DataError, CalibrationError):
+        raise
+    except Exception as exc:  # noqa: BLE001  (a grader bug must still leave a valid results.json)
+        write_failure(out / "results.json", f"the grader itself failed: {type(exc).__name__}: {exc}")
+        raise
+    write_report(out / "report.html", result, f"MLP assignment: {name}")
+    print(summary)
+    print(f"wrote {out / 'results.json'} and {out / 'report.html'}")
+    return 0
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -35,9 +74,29 @@ def _assign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    try:
+        from reference import calibrate  # noqa: PLC0415  (instructor side: the kit has no reference/)
+    except ImportError as exc:
+        raise DataError(f"calibrate needs the instructor's reference/ folder and the 'oracle' extra ({exc})") \
+            from None
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    return calibrate.main(rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    grade = commands.add_parser("grade", help="grade a submission (a folder holding mlp.py)")
+    grade.add_argument("submission", help="folder with mlp.py at its top level or in student_template/")
+    grade.add_argument("--out", help="output folder (default: reports/<submission name>/)")
+    grade.add_argument("--only", help="comma-separated components to check alone, e.g. softmax,cross_entropy")
+    grade.add_argument("--epochs", type=int, help="shorten the timed training (it then gives no points)")
+    grade.add_argument("--mnist-dir", help="folder with the four MNIST IDX files (default: the cache)")
+    grade.add_argument("--calibration", help="calibration.json to grade against (golden.npz beside it; "
+                                             "default: the grader's own)")
+    grade.set_defaults(run=_grade)
 
     data = commands.add_parser("data", help="provision real MNIST and print where it is")
     data.add_argument("--mnist-dir", help="verify this folder of IDX files instead of the cache")
@@ -48,13 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--reference", default="reference/mlp.py")
     assign.add_argument("--out", default="student_template/mlp.py")
     assign.set_defaults(run=_assign)
+
+    calibrate = commands.add_parser("calibrate", help="(instructor) calibrate thresholds and time budget",
+                                    add_help=False)
+    calibrate.add_argument("rest", nargs=argparse.REMAINDER)
+    calibrate.set_defaults(run=_calibrate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["calibrate"]:
+        # Its options belong to reference/calibrate.py: hand them over untouched.
+        argv = ["calibrate", "--", *argv[1:]]
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DataError, SolutionBlockError) as exc:
+    except (DataError, SolutionBlockError, UnusableSubmission, CalibrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reference import mlp
+from reference.calibrate import EXTREME_LOGITS
 
 
 @pytest.fixture
@@ -18,14 +19,7 @@ def log_softmax_by_logaddexp(logits: np.ndarray) -> np.ndarray:
     return logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
 
 
-EXTREME_ROWS = [
-    [1000.0, 0.0, 0.0, 0.0],
-    [1000.0, 1000.0, 0.0, 0.0],
-    [-1000.0, -1000.0, -1000.0, -1000.0],
-    [1.0, 325.0, 749.0, 750.0],
-    [100.0, 101.0, 102.0, 103.0],
-    [1e4, -1e4, 0.0, 1e4],
-]
+EXTREME_ROWS = EXTREME_LOGITS
 
 
 def test_he_init_shape_dtype_and_statistics(rng):

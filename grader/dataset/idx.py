@@ -77,7 +77,7 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
     payload = struct.pack(f">BBBB{array.ndim}I", 0, 0, code, array.ndim, *array.shape)
     payload += array.astype(_TYPE_CODES[code], copy=False).tobytes()
     if path.suffix == ".gz":
-        payload = gzip.compress(payload, mtime=0)
+        payload = gzip.compress(payload, compresslevel=6, mtime=0)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(payload)
     os.replace(tmp, path)

@@ -1,6 +1,6 @@
 """Run untrusted student code in a confined child process (see session.Sandbox)."""
 
 from .session import CallFailed, Limits, Sandbox, Strength
-from .wire import Callback, Handle
+from .wire import Callback, Generator, Handle
 
-__all__ = ["CallFailed", "Callback", "Handle", "Limits", "Sandbox", "Strength"]
+__all__ = ["CallFailed", "Callback", "Generator", "Handle", "Limits", "Sandbox", "Strength"]

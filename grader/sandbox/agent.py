@@ -40,7 +40,7 @@ class Connection:
 
     def receive(self) -> object:
         return wire.read_frame(self.read_exact, max_body=1 << 40, resolve_handle=self.objects.__getitem__,
-                               make_callback=self.make_callback)
+                               make_callback=self.make_callback, make_rng=numpy.random.default_rng)
 
     def send(self, message: object) -> None:
         try:

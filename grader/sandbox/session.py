@@ -139,7 +139,7 @@ def _copy_submission(source: Path, target: Path) -> None:
             shutil.copyfile(path, destination / name)
 
 
-def _child_env(workdir: Path, blas_threads: int) -> dict[str, str]:
+def child_env(workdir: str | Path, blas_threads: int) -> dict[str, str]:
     threads = str(blas_threads)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir), "LANG": "C.UTF-8",
            "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
@@ -176,12 +176,12 @@ class Sandbox:
         return self._request({"op": "call", "name": name, "args": list(args), "kwargs": kwargs,
                               "return_args": return_args}, timeout)
 
-    def method(self, handle: wire.Handle, name: str, *args: object, timeout: float | None = None,
-               **kwargs: object) -> object:
-        """Call a method of an object living in the child."""
+    def method(self, handle: wire.Handle, name: str, *args: object, return_args: bool = False,
+               timeout: float | None = None, **kwargs: object) -> object:
+        """Call a method of an object living in the child (``return_args`` as for ``call``)."""
         self._check_handle(handle)
         return self._request({"op": "method", "handle": handle, "name": name, "args": list(args),
-                              "kwargs": kwargs}, timeout)
+                              "kwargs": kwargs, "return_args": return_args}, timeout)
 
     def getattr(self, handle: wire.Handle, name: str) -> object:
         """An attribute of an object living in the child (e.g. a model's ``params``)."""
@@ -255,6 +255,10 @@ class Sandbox:
         except wire.ProtocolError as exc:
             self._discard_child("protocol error")
             raise CallFailed("protocol", f"the submission's process broke the wire protocol: {exc}") from None
+        except BaseException:
+            # Interrupted mid-call (a check's timeout, Ctrl-C): a half-read reply must never be read later.
+            self._discard_child("interrupted")
+            raise
         finally:
             self.last_seconds = time.monotonic() - started - in_callbacks
         return self._unpack(reply, message.get("return_args", False))
@@ -363,7 +367,7 @@ class Sandbox:
         try:
             process = subprocess.Popen(
                 [sys.executable, "-I", str(agent_dir / "agent.py"), str(config_path)],
-                cwd=module_dir, env=_child_env(workdir, limits.blas_threads), stdin=subprocess.DEVNULL,
+                cwd=module_dir, env=child_env(workdir, limits.blas_threads), stdin=subprocess.DEVNULL,
                 stdout=out_write, stderr=err_write, pass_fds=(request_read, response_write),
                 start_new_session=True)
         finally:

@@ -5,7 +5,8 @@ header and a body of raw array buffers laid end to end. The header is
 ``{"msg": VALUE, "arrays": [{"dtype": "<f8", "shape": [2, 3]}, ...]}``; inside VALUE,
 ``{"__array__": i}`` stands for array i. Other markers: ``__tuple__``, ``__dict__`` (every
 real dict, so markers cannot be forged by a key), ``__float__`` (nan / inf / -inf, keeping the
-JSON strict), ``__handle__`` (an object living in the child) and ``__callback__``.
+JSON strict), ``__handle__`` (an object living in the child), ``__callback__`` and ``__rng__`` (a
+NumPy Generator, built by the child from its seed).
 
 Every size is checked against the caps before anything is allocated, and the body must hold
 exactly the bytes the arrays declare. This module is also copied into the child, so it
@@ -53,6 +54,13 @@ class Callback:
         self.function, self.attach = function, attach
 
 
+class Generator:
+    """Stands for ``np.random.default_rng(seed)``, built in the child (a Generator cannot travel)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+
 class UnsendableValue(TypeError):
     """A value has a type or dtype the wire format does not carry."""
 
@@ -92,6 +100,8 @@ def encode(message: object, handle_of: Callable[[object], int | None] | None = N
             return {"__dict__": {k: convert(v) for k, v in value.items()}}
         if isinstance(value, Handle):
             return {"__handle__": value.number}
+        if isinstance(value, Generator):
+            return {"__rng__": int(value.seed)}
         if isinstance(value, Callback) and callback_id is not None:
             attach = None
             if value.attach is not None:
@@ -150,7 +160,8 @@ def parse_header(header: bytes, body_length: int) -> tuple[object, list[tuple[np
 
 def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...]]], body: bytearray,
                 resolve_handle: Callable[[int], object] | None = None,
-                make_callback: Callable[[int, dict | None], object] | None = None) -> object:
+                make_callback: Callable[[int, dict | None], object] | None = None,
+                make_rng: Callable[[int], object] | None = None) -> object:
     """Rebuild the value of a parsed frame; arrays are writable views into ``body``."""
     views, offset = [], 0
     for dtype, shape in arrays:
@@ -176,6 +187,8 @@ def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...]]],
             return float(value["__float__"])
         if len(value) == 1 and type(value.get("__handle__")) is int:
             return resolve_handle(value["__handle__"]) if resolve_handle else Handle(value["__handle__"])
+        if len(value) == 1 and type(value.get("__rng__")) is int and make_rng is not None:
+            return make_rng(value["__rng__"])
         if set(value) == {"__callback__", "attach"} and make_callback is not None:
             return make_callback(value["__callback__"], value["attach"])
         raise ProtocolError(f"unknown value marker {sorted(value)[:3]}")

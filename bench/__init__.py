@@ -1,0 +1,1 @@
+"""Benchmarks: commands that print measured numbers (never run as timing assertions)."""

@@ -1,0 +1,161 @@
+"""``python -m bench``: one table of numbers measured in one run on this machine.
+
+Per-epoch training time of the reference (float64 and float32) and of PyTorch on the same
+net, batch and data; achieved GFLOP/s against this machine's measured matmul peak; the time
+of each grading phase; batch throughput for 1, 2, ... workers. Numbers, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from grader.dataset import load_mnist
+from grader.training import BATCH_SIZE, LR, SIZES
+
+ROOT = Path(__file__).resolve().parents[1]
+# Multiply-adds of one sample through the net, forward once and backward twice (dx and dW).
+MACS_PER_SAMPLE = 3 * sum(a * b for a, b in zip(SIZES, SIZES[1:]))
+
+
+def best_epoch_seconds(run_epoch, repeats: int = 2) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run_epoch()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def numpy_epoch(data, dtype) -> float:
+    from reference.mlp import MLP, train  # noqa: PLC0415
+
+    model = MLP(seed=0)
+    for key in model.params:
+        model.params[key] = model.params[key].astype(dtype)
+    X = data.x_train.astype(dtype)
+    return best_epoch_seconds(lambda: train(model, X, data.y_train, epochs=1, lr=dtype(LR)))
+
+
+def torch_epoch(data, dtype_name: str) -> float:
+    import torch  # noqa: PLC0415
+
+    from reference import oracle  # noqa: PLC0415
+    from reference.mlp import MLP  # noqa: PLC0415
+
+    dtype = getattr(torch, dtype_name)
+    twin = oracle.OracleMLP(MLP(seed=0).params)
+    twin.tensors = {k: t.detach().to(dtype).requires_grad_() for k, t in twin.tensors.items()}
+    X = torch.as_tensor(data.x_train).to(dtype)
+    y = torch.as_tensor(data.y_train)
+
+    def run() -> None:
+        for batch in next(oracle.batch_order(len(X), 1, BATCH_SIZE, 0)):
+            index = torch.as_tensor(batch)
+            a = X[index]
+            for k in range(1, twin.layers + 1):
+                a = a @ twin.tensors[f"W{k}"] + twin.tensors[f"b{k}"]
+                a = torch.relu(a) if k < twin.layers else a
+            loss = torch.nn.functional.cross_entropy(a, y[index])
+            for t in twin.tensors.values():
+                t.grad = None
+            loss.backward()
+            with torch.no_grad():
+                for t in twin.tensors.values():
+                    t -= LR * t.grad
+
+    return best_epoch_seconds(run)
+
+
+def matmul_peak(dtype) -> float:
+    """GFLOP/s of a large square matmul (the best of a few)."""
+    a = np.random.default_rng(0).random((2048, 2048)).astype(dtype)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - started)
+    return 2 * 2048**3 / best / 1e9
+
+
+def grade_seconds(submission: Path, *args: str) -> float:
+    out = tempfile.mkdtemp(prefix="bench-grade-")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "grader", "grade", str(submission), "--out", out, *args],
+                   check=True, capture_output=True, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds
+
+
+def phases() -> list[tuple[str, str]]:
+    from grader.rubric.plugin import COMPONENTS  # noqa: PLC0415
+    from grader.rubric.run import grade  # noqa: PLC0415
+    from grader.report.html import render_report  # noqa: PLC0415
+
+    checks = grade(ROOT / "reference", only=frozenset(COMPONENTS) - {"train"})
+    full = grade(ROOT / "reference")
+    started = time.perf_counter()
+    render_report(full, "bench")
+    report = time.perf_counter() - started
+    training = full.context.training["seconds"]
+    overhead = (full.seconds - training) / training
+    return [("checks without training (in-process)", f"{checks.seconds:.2f} s"),
+            ("timed training of the reference (20 epochs, sandbox)", f"{training:.2f} s"),
+            ("whole grade (in-process)", f"{full.seconds:.2f} s"),
+            ("report rendering", f"{report * 1e3:.0f} ms"),
+            ("grading overhead on top of the training", f"{overhead * 100:.1f} %")]
+
+
+def throughput(workers_list: list[int], submissions: int, epochs: int) -> list[tuple[str, str]]:
+    rows = []
+    for workers in workers_list:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda _: grade_seconds(ROOT / "reference", "--epochs", str(epochs)), range(submissions)))
+        per_minute = submissions / (time.perf_counter() - started) * 60
+        rows.append((f"{workers} worker(s), {submissions} grades of --epochs {epochs}", f"{per_minute:.1f} per minute"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", default="1,2", help="worker counts for the throughput rows")
+    parser.add_argument("--submissions", type=int, default=4)
+    args = parser.parse_args(argv)
+    data = load_mnist()
+    rows: list[tuple[str, str]] = []
+    epoch = {"numpy float64": numpy_epoch(data, np.float64), "numpy float32": numpy_epoch(data, np.float32),
+             "pytorch float64": torch_epoch(data, "float64"), "pytorch float32": torch_epoch(data, "float32")}
+    macs = MACS_PER_SAMPLE * len(data.x_train)
+    peak = {"float64": matmul_peak(np.float64), "float32": matmul_peak(np.float32)}
+    for name, seconds in epoch.items():
+        precision = name.split()[1]
+        achieved = 2 * macs / seconds / 1e9
+        rows.append((f"epoch, {name}", f"{seconds:.3f} s  ({achieved:.1f} GFLOP/s, {achieved / peak[precision] * 100:.0f}%"
+                                       f" of the {peak[precision]:.0f} GFLOP/s matmul peak)"))
+    for precision in ("float64", "float32"):
+        ratio = epoch[f"numpy {precision}"] / epoch[f"pytorch {precision}"]
+        rows.append((f"numpy / pytorch per-epoch time, {precision}", f"{ratio:.2f}x"))
+    rows += phases()
+    rows += throughput([int(w) for w in args.workers.split(",")], args.submissions, epochs=2)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, "
+          f"BLAS threads: default for the epoch rows, 1 per grade")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

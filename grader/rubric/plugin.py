@@ -1,0 +1,163 @@
+"""The pytest plugin of the rubric: fixtures for the checks, points and component tags, results.
+
+Registered as an object by ``run.grade`` (never through a conftest, so nothing of the
+submission can be loaded as one). Each check carries ``@pytest.mark.points(n)`` and its
+module ``pytestmark = pytest.mark.component("name")``; a check may ``award(fraction)`` for
+partial credit. The plugin turns every check's outcome into a ``CheckResult``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader import calibration as calibration_files
+from grader.dataset import MNIST, load_mnist
+from grader.rubric.feedback import CheckFailure
+from grader.sandbox import CallFailed, Limits, Sandbox
+
+COMPONENTS = ("he_init", "linear_forward", "linear_backward", "relu_forward", "relu_backward", "softmax",
+              "cross_entropy", "sgd_step", "MLP", "train")
+CHECKS_BUDGET = 300.0  # seconds for every check but the timed training
+
+
+@dataclass
+class CheckResult:
+    """One check's verdict, as results.json and the reports show it."""
+
+    name: str
+    component: str
+    max_score: float
+    score: float
+    status: str  # "passed" or "failed"
+    output: str
+    seconds: float = 0.0
+
+
+@dataclass
+class GradingContext:
+    """What a grade is run with, and what it gathers besides the check results."""
+
+    module_dir: Path
+    epochs: int = 20
+    only: frozenset[str] | None = None
+    seed: int = 0  # draws the fresh random inputs of this run
+    mnist_dir: str | None = None
+    results: list[CheckResult] = field(default_factory=list)
+    training: dict = field(default_factory=dict)  # filled by the timed-training check
+    sandbox_strength: dict = field(default_factory=dict)
+    stdout: str = ""
+    stderr: str = ""
+    training_budget: float = 0.0  # seconds reserved for the timed training in the sandbox's budget
+
+
+def first_line_of_doc(item: pytest.Item) -> str:
+    doc = (item.function.__doc__ or item.name).strip()
+    return doc.splitlines()[0].rstrip(".")
+
+
+class RubricPlugin:
+    """Fixtures and hooks for one grade."""
+
+    def __init__(self, context: GradingContext, calibration_path: Path = calibration_files.CALIBRATION_FILE) -> None:
+        self._context = context
+        self._calibration_path = calibration_path
+        self._awards: dict[str, tuple[float, str]] = {}
+        self._box: Sandbox | None = None
+
+    # ---- configuration ----------------------------------------------------------------------
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "points(n): the check's maximum score")
+        config.addinivalue_line("markers", "component(name): the contract component the check targets")
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        kept = []
+        for item in items:
+            component = item.get_closest_marker("component")
+            if component is None or component.args[0] not in COMPONENTS or item.get_closest_marker("points") is None:
+                raise pytest.UsageError(f"{item.nodeid}: every check needs a valid component and points marker")
+            if self._context.only is None or component.args[0] in self._context.only:
+                kept.append(item)
+            if component.args[0] == "train":
+                # The timed training is bounded by its own budget, not by the per-check default.
+                item.add_marker(pytest.mark.timeout(self._context.training_budget + 120))
+        items[:] = sorted(kept, key=lambda item: COMPONENTS.index(item.get_closest_marker("component").args[0]))
+
+    # ---- fixtures ---------------------------------------------------------------------------
+    @pytest.fixture(scope="session")
+    def context(self) -> GradingContext:
+        return self._context
+
+    @pytest.fixture(scope="session")
+    def box(self):
+        limits = Limits(call_timeout=30.0, budget=CHECKS_BUDGET + self._context.training_budget)
+        self._box = Sandbox(self._context.module_dir, limits)
+        yield self._box
+        self._box.close()
+        strength = self._box.strength
+        self._context.sandbox_strength = {"landlock_abi": strength.landlock_abi,
+                                         "landlock_error": strength.landlock_error,
+                                         "sessions_locked": strength.sessions_locked,
+                                         "confined": strength.confined, "restarts": self._box.deaths}
+        self._context.stdout, self._context.stderr = self._box.output()
+
+    @pytest.fixture(scope="session")
+    def calibration(self) -> calibration_files.Calibration:
+        return calibration_files.load(self._calibration_path)
+
+    @pytest.fixture(scope="session")
+    def golden(self, calibration: calibration_files.Calibration) -> dict[str, np.ndarray]:
+        return calibration_files.golden(calibration, self._calibration_path.with_name("golden.npz"))
+
+    @pytest.fixture(scope="session")
+    def mnist(self) -> MNIST:
+        return load_mnist(self._context.mnist_dir)
+
+    @pytest.fixture
+    def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:
+        """Fresh inputs each run (the run's seed is reported), distinct per check."""
+        return np.random.default_rng([self._context.seed, *request.node.nodeid.encode()])
+
+    @pytest.fixture
+    def award(self, request: pytest.FixtureRequest):
+        """``award(fraction, note)``: partial credit for a check that otherwise passes."""
+        def give(fraction: float, note: str = "") -> None:
+            self._awards[request.node.nodeid] = (min(max(float(fraction), 0.0), 1.0), note)
+        return give
+
+    # ---- verdicts ---------------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report = outcome.get_result()
+        failed_setup = report.when == "setup" and report.failed
+        if report.when != "call" and not failed_setup:
+            return
+        points = float(item.get_closest_marker("points").args[0])
+        fraction, note = self._awards.get(item.nodeid, (1.0, ""))
+        if report.passed:
+            status, score, output = "passed", points * fraction, note
+        else:
+            status, score, output = "failed", 0.0, explain(call.excinfo)
+        self._context.results.append(CheckResult(
+            name=first_line_of_doc(item), component=item.get_closest_marker("component").args[0],
+            max_score=points, score=round(score, 3), status=status, output=output,
+            seconds=round(call.duration, 3)))
+
+
+def explain(excinfo: pytest.ExceptionInfo | None) -> str:
+    """The student-facing text of a failed check."""
+    if excinfo is None:
+        return "failed"
+    error = excinfo.value
+    if isinstance(error, CheckFailure):
+        return str(error)
+    if isinstance(error, CallFailed):
+        return error.message + (f"\n{error.detail.strip()}" if error.detail and error.kind != "not_implemented" else "")
+    if excinfo.typename == "Failed" and "Timeout" in str(error):
+        return "the check ran out of time (the submission is too slow or stuck)"
+    return f"the check could not use what the submission returned ({excinfo.typename}: {str(error)[:300]})"
+

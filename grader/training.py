@@ -1,0 +1,69 @@
+"""The timed training run: ``train`` of a submission on real MNIST, measured and evaluated by the parent.
+
+The child trains; after every epoch its ``on_epoch`` hands the model's weights to the parent,
+which computes test accuracy with its own forward pass. The time spent evaluating is not the
+submission's: epochs are timed between callbacks. Over the time budget the call is stopped and
+the run keeps the epochs it finished.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from grader.dataset import MNIST
+from grader.evaluation import accuracy
+from grader.sandbox import CallFailed, Callback, Sandbox
+
+# The contract's hyperparameters.
+SIZES = (784, 128, 64, 10)
+EPOCHS, BATCH_SIZE, LR, SEED = 20, 64, 0.1, 0
+
+
+@dataclass
+class TrainingRun:
+    """What one timed run produced. Seconds are wall-clock training time, evaluation excluded."""
+
+    accuracies: list[float] = field(default_factory=list)  # test accuracy after each finished epoch
+    losses: list[float] = field(default_factory=list)  # mean training loss each epoch reported
+    epoch_seconds: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    failure: CallFailed | None = None  # why it did not finish (timeout: over budget)
+    returned: object = None  # what train returned, unverified
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.accuracies[-1] if self.accuracies else 0.0
+
+
+def timed_training(box: Sandbox, data: MNIST, epochs: int = EPOCHS, time_budget: float | None = None,
+                   seed: int = SEED) -> TrainingRun:
+    """Train ``MLP(seed=seed)`` of the submission in ``box`` for ``epochs`` on ``data``'s training set."""
+    run = TrainingRun()
+    try:
+        model = box.call("MLP", sizes=SIZES, seed=seed)
+    except CallFailed as failure:
+        run.failure = failure
+        return run
+    mark = time.monotonic()
+
+    def on_epoch(epoch: object, loss: object, params: object) -> None:
+        nonlocal mark
+        run.epoch_seconds.append(time.monotonic() - mark)
+        run.losses.append(float(loss) if isinstance(loss, (int, float, np.floating)) else float("nan"))
+        try:
+            run.accuracies.append(accuracy(params, data.x_test, data.y_test) if isinstance(params, dict) else 0.0)
+        except (ValueError, TypeError):
+            run.accuracies.append(0.0)  # weights that do not form the network score nothing
+        mark = time.monotonic()
+
+    try:
+        run.returned = box.call("train", model, data.x_train, data.y_train, epochs=epochs, batch_size=BATCH_SIZE,
+                                lr=LR, seed=seed, on_epoch=Callback(on_epoch, attach=(model, "params")),
+                                timeout=time_budget)
+    except CallFailed as failure:
+        run.failure = failure
+    run.seconds = box.last_seconds
+    return run

@@ -1,0 +1,324 @@
+"""Submissions of real student mistakes and of correct-but-different code, for the rubric's tests.
+
+Each is the reference ``mlp.py`` with functions redefined after it (a later ``def`` wins), so
+exactly one idea differs from the reference. ``losers`` is the exact set of components that
+must lose points; every other graded component must keep full marks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_SOURCE = (ROOT / "reference" / "mlp.py").read_text()
+
+
+@dataclass(frozen=True)
+class Submission:
+    code: str  # appended to the reference (or, with ``files``, the whole mlp.py)
+    losers: frozenset[str] = frozenset()
+    trains: bool = False  # graded with the full 20-epoch timed training (slow: only where it matters)
+    diagnosis: str = ""  # a phrase the feedback must contain
+    files: tuple[tuple[str, str], ...] = ()  # other modules beside mlp.py
+
+    def write(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        source = self.code if self.files else REFERENCE_SOURCE + "\n\n# --- the variant ---\n" + self.code
+        (folder / "mlp.py").write_text(source)
+        for name, text in self.files:
+            (folder / name).write_text(text)
+        return folder
+
+
+TRAIN_LOOP = '''
+def train(model, X, y, epochs=20, batch_size=64, lr=0.1, seed=0, on_epoch=None):
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    history = []
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(n)
+        total, seen = 0.0, 0
+        for start in range({stop}):
+            batch = order[start:start + batch_size]
+            {batch_line}
+            loss, grads = model.loss_and_grads(Xb, yb)
+            sgd_step(model.params, grads, lr)
+            total += float(loss) * len(batch)
+            seen += len(batch)
+        history.append(total / seen)
+        {print_line}
+        if on_epoch is not None:
+            on_epoch(epoch, history[-1])
+    return history
+'''
+
+
+def train_variant(stop: str = "0, n, batch_size", batch_line: str = "Xb, yb = X[batch], y[batch]",
+                  print_line: str = "pass", prelude: str = "") -> str:
+    return prelude + TRAIN_LOOP.format(stop=stop, batch_line=batch_line, print_line=print_line)
+
+
+CORRECT = {
+    "float32_training": Submission(train_variant(batch_line="Xb, yb = X32[batch], y[batch]").replace(
+        "    rng = np.random.default_rng(seed)\n",
+        "    rng = np.random.default_rng(seed)\n"
+        "    for key in model.params:\n"
+        "        model.params[key] = model.params[key].astype(np.float32)\n"
+        "    X32, lr = X.astype(np.float32), np.float32(lr)\n", 1), trains=True),
+    "einsum": Submission('''
+def linear_forward(x, W, b):
+    return np.einsum("nd,dm->nm", x, W) + b
+
+
+def linear_backward(dout, x, W):
+    return np.einsum("nm,dm->nd", dout, W), np.einsum("nd,nm->dm", x, dout), np.einsum("nm->m", dout)
+''', trains=True),
+    "np_where": Submission('''
+def relu_forward(z):
+    return np.where(z > 0, z, 0.0)
+
+
+def relu_backward(dout, z):
+    return dout * (z > 0)
+''', trains=True),
+    "he_uniform": Submission('''
+def he_init(fan_in, fan_out, rng):
+    limit = np.sqrt(6.0 / fan_in)
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+''', trains=True),
+    "dict_reassignment": Submission('''
+def sgd_step(params, grads, lr):
+    for key in list(params):
+        params[key] = params[key] - lr * grads[key]
+''', trains=True),
+    "dropped_last_batch": Submission(train_variant(stop="0, n - batch_size + 1, batch_size"), trains=True),
+    "chatty_prints": Submission('''
+import sys
+
+_quiet_forward = MLP.forward
+
+
+def _loud_forward(self, X):
+    print("forward on a batch of", len(X), "with params", sorted(self.params))
+    return _quiet_forward(self, X)
+
+
+MLP.forward = _loud_forward
+print("mlp.py imported; numpy", np.__version__, file=sys.stderr)
+''' + train_variant(print_line='print(f"epoch {epoch}: loss {history[-1]:.4f}")'), trains=True),
+}
+
+_LAYERS, _NETWORK = REFERENCE_SOURCE.split("\nclass MLP", 1)
+CORRECT["multi_file"] = Submission(
+    "from collections.abc import Callable, Sequence\n\nimport numpy as np\n\n"
+    "from layers import cross_entropy, he_init, linear_backward, linear_forward, relu_backward, relu_forward, "
+    "sgd_step, softmax  # noqa: F401\n\n\nclass MLP" + _NETWORK,
+    files=(("layers.py", _LAYERS),), trains=True)
+
+BUGGY = {
+    "gradient_missing_1_over_n": Submission('''
+def cross_entropy(logits, y):
+    n = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    dlogits = np.exp(log_probs)
+    dlogits[np.arange(n), y] -= 1.0
+    return float(-log_probs[np.arange(n), y].mean()), dlogits
+''', frozenset({"cross_entropy", "MLP"}), diagnosis="1/N"),
+    "loss_is_sum": Submission('''
+_mean_ce = cross_entropy
+
+
+def cross_entropy(logits, y):
+    loss, dlogits = _mean_ce(logits, y)
+    return loss * logits.shape[0], dlogits
+''', frozenset({"cross_entropy", "MLP"}), diagnosis="sum"),
+    "sum_in_loss_and_gradient": Submission('''
+_mean_ce = cross_entropy
+
+
+def cross_entropy(logits, y):
+    loss, dlogits = _mean_ce(logits, y)
+    return loss * logits.shape[0], dlogits * logits.shape[0]
+''', frozenset({"cross_entropy", "MLP"})),
+    "per_sample_loss": Submission('''
+def cross_entropy(logits, y):
+    n = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    dlogits = np.exp(log_probs)
+    dlogits[np.arange(n), y] -= 1.0
+    return -log_probs[np.arange(n), y], dlogits / n
+''', frozenset({"cross_entropy", "MLP"})),
+    "naive_log_softmax": Submission('''
+def cross_entropy(logits, y):
+    n = logits.shape[0]
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    dlogits = p.copy()
+    dlogits[np.arange(n), y] -= 1.0
+    return float(-np.log(p[np.arange(n), y]).mean()), dlogits / n
+''', frozenset({"cross_entropy"}), diagnosis="NaN"),
+    "extra_p_times_one_minus_p": Submission('''
+_good_ce = cross_entropy
+
+
+def cross_entropy(logits, y):
+    loss, dlogits = _good_ce(logits, y)
+    p = softmax(logits)
+    return loss, dlogits * p * (1 - p)
+''', frozenset({"cross_entropy", "MLP"}), diagnosis="p(1 - p)"),
+    "gradient_sign_flipped": Submission('''
+_good_ce = cross_entropy
+
+
+def cross_entropy(logits, y):
+    loss, dlogits = _good_ce(logits, y)
+    return loss, -dlogits
+''', frozenset({"cross_entropy", "MLP"}), diagnosis="sign"),
+    "bias_gradient_is_mean": Submission('''
+def linear_backward(dout, x, W):
+    return dout @ W.T, x.T @ dout, dout.mean(axis=0)
+''', frozenset({"linear_backward", "MLP"}), diagnosis="should be the sum"),
+    "dW_transposed": Submission('''
+def linear_backward(dout, x, W):
+    return dout @ W.T, dout.T @ x, dout.sum(axis=0)
+''', frozenset({"linear_backward", "MLP"}), diagnosis="transpose"),
+    "dx_without_transpose": Submission('''
+def linear_backward(dout, x, W):
+    return dout @ W, x.T @ dout, dout.sum(axis=0)
+''', frozenset({"linear_backward", "MLP"})),
+    "no_bias_in_forward": Submission('''
+def linear_forward(x, W, b):
+    return x @ W
+''', frozenset({"linear_forward", "MLP"}), diagnosis="bias"),
+    "relu_backward_times_z": Submission('''
+def relu_backward(dout, z):
+    return dout * z
+''', frozenset({"relu_backward", "MLP"})),
+    "relu_mask_inverted": Submission('''
+def relu_backward(dout, z):
+    return np.where(z < 0, dout, 0.0)
+''', frozenset({"relu_backward", "MLP"}), diagnosis="inverted"),
+    "relu_forward_in_place": Submission('''
+def relu_forward(z):
+    z[z < 0] = 0
+    return z
+''', frozenset({"relu_forward"}), diagnosis="in-place"),
+    "relu_backward_in_place": Submission('''
+def relu_backward(dout, z):
+    dout[z <= 0] = 0
+    return dout
+''', frozenset({"relu_backward"}), diagnosis="in-place"),
+    "softmax_without_max_shift": Submission('''
+def softmax(logits):
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
+''', frozenset({"softmax"}), diagnosis="NaN"),
+    "softmax_over_columns": Submission('''
+def softmax(logits):
+    e = np.exp(logits - logits.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+''', frozenset({"softmax"}), diagnosis="columns"),
+    "softmax_in_place": Submission('''
+def softmax(logits):
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    return logits
+''', frozenset({"softmax"}), diagnosis="in-place"),
+    "he_uses_fan_out": Submission('''
+def he_init(fan_in, fan_out, rng):
+    return rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_out)
+''', frozenset({"he_init", "MLP"}), diagnosis="fan_out"),
+    "init_unscaled": Submission('''
+def he_init(fan_in, fan_out, rng):
+    return rng.standard_normal((fan_in, fan_out))
+''', frozenset({"he_init", "MLP"}), diagnosis="unscaled"),
+    "init_from_global_rng": Submission('''
+def he_init(fan_in, fan_out, rng):
+    return np.random.randn(fan_in, fan_out) * np.sqrt(2.0 / fan_in)
+''', frozenset({"he_init", "MLP"}), diagnosis="global"),
+    "init_float32": Submission('''
+def he_init(fan_in, fan_out, rng):
+    return (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+''', frozenset({"he_init", "MLP"}), diagnosis="float32"),
+    "sgd_rebinds_a_local": Submission('''
+def sgd_step(params, grads, lr):
+    for key in params:
+        p = params[key]
+        p = p - lr * grads[key]
+''', frozenset({"sgd_step", "train"}), trains=True, diagnosis="rebinds a local name"),
+    "sgd_ascent": Submission('''
+def sgd_step(params, grads, lr):
+    for key in params:
+        params[key] += lr * grads[key]
+''', frozenset({"sgd_step"}), diagnosis="ascent"),
+    "sgd_modifies_grads": Submission('''
+def sgd_step(params, grads, lr):
+    for key in params:
+        grads[key] *= lr
+        params[key] -= grads[key]
+''', frozenset({"sgd_step"})),
+    "random_biases": Submission('''
+_good_init = MLP.__init__
+
+
+def _init(self, sizes=(784, 128, 64, 10), seed=0):
+    _good_init(self, sizes, seed)
+    for key in self.params:
+        if key.startswith("b"):
+            self.params[key] = np.random.default_rng(seed + 1).normal(size=self.params[key].shape)
+
+
+MLP.__init__ = _init
+''', frozenset({"MLP"})),
+    "shared_params_dict": Submission('''
+_SHARED = {}
+_good_init = MLP.__init__
+
+
+def _init(self, sizes=(784, 128, 64, 10), seed=0):
+    _good_init(self, sizes, seed)
+    _SHARED.update(self.params)
+    self.params = _SHARED
+
+
+MLP.__init__ = _init
+''', frozenset({"MLP"}), diagnosis="shared"),
+    "forward_without_relu": Submission('''
+def _linear_only(self, X):
+    self._cache = []
+    a = X
+    for k in range(1, self.num_layers + 1):
+        z = linear_forward(a, self.params[f"W{k}"], self.params[f"b{k}"])
+        self._cache.append((a, z))
+        a = z
+    return a
+
+
+MLP.forward = _linear_only
+''', frozenset({"MLP"})),
+    "backward_uses_first_forward": Submission('''
+_good_forward = MLP.forward
+
+
+def _forward_once(self, X):
+    if getattr(self, "_frozen", None) is None:
+        self._frozen = True
+        return _good_forward(self, X)
+    saved = self._cache
+    out = _good_forward(self, X)
+    self._cache = saved
+    return out
+
+
+MLP.forward = _forward_once
+''', frozenset({"MLP"})),
+    "predict_returns_probabilities": Submission('''
+MLP.predict = lambda self, X: softmax(self.forward(X))
+''', frozenset({"MLP"})),
+    "labels_shuffled_apart_from_images": Submission(
+        train_variant(batch_line="Xb, yb = X[batch], y[np.sort(batch)]"),
+        frozenset({"train"}), trains=True, diagnosis="shuffled apart"),
+}

@@ -1,0 +1,79 @@
+"""Calibration: reproducible thresholds, golden fixtures that match the oracle, a fair time budget."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader import calibration as calibration_files
+from grader.calibration.speed_probe import probe_seconds
+from reference import mlp
+from reference.calibrate import golden_fixtures
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def committed() -> calibration_files.Calibration:
+    return calibration_files.load()
+
+
+def test_committed_golden_fixtures_are_the_oracles_and_the_reference_agrees(committed):
+    golden = calibration_files.golden(committed)
+    regenerated = golden_fixtures()
+    assert golden.keys() == regenerated.keys()
+    for key in golden:
+        np.testing.assert_allclose(golden[key], regenerated[key], rtol=1e-12, err_msg=key)
+    np.testing.assert_allclose(mlp.softmax(golden["softmax.logits"]), golden["softmax.probs"], rtol=1e-12, atol=1e-300)
+    loss, dlogits = mlp.cross_entropy(golden["softmax.logits"], golden["ce.y"])
+    assert loss == pytest.approx(float(golden["ce.loss"]), rel=1e-12)
+
+
+def test_tampered_golden_fixtures_are_refused(committed, tmp_path):
+    tampered = tmp_path / "golden.npz"
+    data = bytearray(calibration_files.GOLDEN_FILE.read_bytes())
+    data[-100] ^= 1
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(calibration_files.CalibrationError, match="checksum"):
+        calibration_files.golden(committed, tampered)
+
+
+def test_credit_and_budget_follow_the_written_rules(committed):
+    assert committed.accuracy_credit(committed.full_credit) == 1.0
+    assert committed.accuracy_credit(0.999) == 1.0
+    assert committed.accuracy_credit(committed.zero_credit - 1e-6) == 0.0
+    assert committed.accuracy_credit(float("nan")) == 0.0
+    middle = (committed.full_credit + committed.zero_credit) / 2
+    assert committed.accuracy_credit(middle) == pytest.approx(0.5)
+    timing = committed.raw["timing"]
+    # A machine 3x slower: its probe reads 3x, and the budget grows with it.
+    slow = committed.time_budget(3 * timing["probe_seconds"], 20)
+    assert slow == pytest.approx(3 * committed.time_budget(timing["probe_seconds"], 20))
+    assert slow >= 3 * timing["reference_seconds"] * 2  # the reference there fits with room to spare
+    assert committed.time_budget(timing["probe_seconds"], 10) == pytest.approx(
+        committed.time_budget(timing["probe_seconds"], 20) / 2)
+
+
+def test_the_speed_probe_is_quick_and_steady():
+    readings = [probe_seconds() for _ in range(3)]
+    assert max(readings) < 1.0
+    assert max(readings) / min(readings) < 1.5
+
+
+@pytest.mark.oracle
+@pytest.mark.mnist
+def test_calibration_is_reproducible_within_its_documented_margin(committed, tmp_path):
+    seeds = ",".join(str(s) for s in committed.raw["hyperparameters"]["seeds"])
+    done = subprocess.run([sys.executable, "-m", "grader", "calibrate", "--seeds", seeds, "--out-dir", str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rerun = json.loads((tmp_path / "calibration.json").read_text())
+    margin = committed.raw["thresholds"]["reproducibility_margin"]
+    for key in ("full_credit", "zero_credit"):
+        assert abs(rerun["thresholds"][key] - committed.raw["thresholds"][key]) <= margin
+    assert rerun["golden_sha256"] == committed.raw["golden_sha256"]
