@@ -148,3 +148,16 @@ def test_over_budget_training_is_stopped_and_graded_on_its_finished_epochs(tmp_p
     assert training["stopped"] and 1 <= len(training["accuracies"]) < 20
     assert tests["finishes"]["score"] == 0 and "stopped at the time budget" in tests["finishes"]["output"]
     assert 0 < tests["reaches"]["score"] < 12  # partial credit on the epochs it finished
+
+
+def test_the_submissions_pytest_files_are_never_loaded(tmp_path):
+    marker = tmp_path / "loaded"
+    submission = tmp_path / "s"
+    submission.mkdir()
+    (submission / "mlp.py").write_text(REFERENCE_SOURCE)
+    for name in ("conftest.py", "sitecustomize.py"):
+        (submission / name).write_text(f"open({str(marker)!r}, 'w')\nraise SystemExit(3)\n")
+    (submission / "pytest.ini").write_text("[pytest]\naddopts = --no-such-option -p no:python\n")
+    _, results = grade(submission, tmp_path / "out", "--only", "softmax,MLP")
+    assert results["score"] == results["max_score"] == 33.0
+    assert not marker.exists()

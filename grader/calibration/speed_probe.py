@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-REPEATS, BATCHES = 5, 150
+REPEATS, BATCHES = 3, 100
 
 
 def _measure() -> float:
