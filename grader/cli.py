@@ -2,6 +2,7 @@
 
 Subcommands:
     grade      grade a submission: results.json and report.html (CONTRACT §2)
+    summary    the class summary index.html from a folder of graded submissions
     data       provision real MNIST into the cache (or check a given folder) and print where it is
     assign     regenerate student_template/mlp.py from reference/mlp.py
     calibrate  (instructor) train reference and oracle, write thresholds, golden fixtures, timing
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from grader.calibration import CALIBRATION_FILE, CalibrationError
+from grader.calibration import load as load_calibration
 from grader.dataset import DataError
 from grader.dataset.mnist import find_idx_dir, provision, read_verified
 from grader.submission import UnusableSubmission, module_dir
@@ -49,7 +51,12 @@ def _grade(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001  (a grader bug must still leave a valid results.json)
         write_failure(out / "results.json", f"the grader itself failed: {type(exc).__name__}: {exc}")
         raise
-    write_report(out / "report.html", result, f"MLP assignment: {name}")
+    band = load_calibration(calibration).raw["accuracy"]["reference"]["per_epoch"]
+    write_report(out / "report.html", result, f"MLP assignment: {name}", band)
+    if args.summary_md:
+        from grader.report.markdown import grade_markdown  # noqa: PLC0415
+
+        Path(args.summary_md).write_text(grade_markdown(result, f"MLP assignment: {name}"), encoding="utf-8")
     print(summary)
     print(f"wrote {out / 'results.json'} and {out / 'report.html'}")
     return 0
@@ -71,6 +78,22 @@ def _assign(args: argparse.Namespace) -> int:
         raise DataError(f"{reference}: no such file (run from the repository root or pass --reference)")
     changed = write_template(reference, template)
     print(f"{template}: {'written' if changed else 'already up to date'} (from {reference})")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from grader.report.class_summary import read_results, write_index  # noqa: PLC0415
+    from grader.report.markdown import class_markdown  # noqa: PLC0415
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise UnusableSubmission(f"{folder}: no such directory")
+    rows = read_results(folder)
+    if not rows:
+        raise UnusableSubmission(f"{folder}: no <student>/results.json below it")
+    print(f"wrote {write_index(folder)} ({len(rows)} submissions)")
+    if args.summary_md:
+        Path(args.summary_md).write_text(class_markdown(rows, "MLP assignment: class summary"), encoding="utf-8")
     return 0
 
 
@@ -96,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--mnist-dir", help="folder with the four MNIST IDX files (default: the cache)")
     grade.add_argument("--calibration", help="calibration.json to grade against (golden.npz beside it; "
                                              "default: the grader's own)")
+    grade.add_argument("--summary-md", help="also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
     grade.set_defaults(run=_grade)
+
+    summary = commands.add_parser("summary", help="class summary index.html from DIR/<student>/results.json")
+    summary.add_argument("folder", help="folder holding one sub-folder of results per student")
+    summary.add_argument("--summary-md", help="also write a Markdown summary here")
+    summary.set_defaults(run=_summary)
 
     data = commands.add_parser("data", help="provision real MNIST and print where it is")
     data.add_argument("--mnist-dir", help="verify this folder of IDX files instead of the cache")

@@ -106,8 +106,23 @@ def expect_close(value: object, expected: np.ndarray, what: str, *, rtol: float 
     if got.dtype.kind not in "biuf":
         raise CheckFailure(f"{what} must hold numbers", show(expected), show(got))
     if not close(got, expected, rtol, atol):
-        raise CheckFailure(what, show(expected), show(got), diagnose(got, expected, batch, kind, alternatives))
+        raise CheckFailure(what, show(expected), show(got) + _largest_difference(got, expected),
+                           diagnose(got, expected, batch, kind, alternatives))
     return got
+
+
+def _largest_difference(got: np.ndarray, expected: np.ndarray) -> str:
+    """Where two same-shaped arrays differ most (summaries alone can look identical, e.g. a transpose)."""
+    if got.shape != expected.shape or got.size <= 1:
+        return ""
+    with np.errstate(invalid="ignore"):
+        difference = np.abs(got.astype(np.float64) - expected)
+    if not np.any(np.isfinite(difference)):
+        return ""
+    index = np.unravel_index(np.nanargmax(difference), difference.shape)
+    where = tuple(int(i) for i in index)
+    return (f"\nlargest difference: {difference[index]:.6g} at index {where} "
+            f"(expected {expected[index]:.6g}, got {float(got[index]):.6g})")
 
 
 def expect_float64(value: np.ndarray, what: str) -> None:
