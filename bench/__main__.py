@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -88,16 +87,6 @@ def matmul_peak(dtype) -> float:
     return 2 * 2048**3 / best / 1e9
 
 
-def grade_seconds(submission: Path, *args: str) -> float:
-    out = tempfile.mkdtemp(prefix="bench-grade-")
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "grader", "grade", str(submission), "--out", out, *args],
-                   check=True, capture_output=True, cwd=ROOT)
-    seconds = time.perf_counter() - started
-    shutil.rmtree(out, ignore_errors=True)
-    return seconds
-
-
 def phases() -> list[tuple[str, str]]:
     from grader.rubric.plugin import COMPONENTS  # noqa: PLC0415
     from grader.rubric.run import grade  # noqa: PLC0415
@@ -118,13 +107,21 @@ def phases() -> list[tuple[str, str]]:
 
 
 def throughput(workers_list: list[int], submissions: int, epochs: int) -> list[tuple[str, str]]:
+    """Submissions per minute of ``python -m grader batch`` over copies of the reference."""
     rows = []
-    for workers in workers_list:
-        started = time.perf_counter()
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda _: grade_seconds(ROOT / "reference", "--epochs", str(epochs)), range(submissions)))
-        per_minute = submissions / (time.perf_counter() - started) * 60
-        rows.append((f"{workers} worker(s), {submissions} grades of --epochs {epochs}", f"{per_minute:.1f} per minute"))
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as scratch:
+        klass = Path(scratch) / "class"
+        for i in range(submissions):
+            (klass / f"student{i:02d}").mkdir(parents=True)
+            shutil.copy(ROOT / "reference" / "mlp.py", klass / f"student{i:02d}" / "mlp.py")
+        for workers in workers_list:
+            out = Path(scratch) / f"out{workers}"
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "grader", "batch", str(klass), "--out", str(out), "--jobs",
+                            str(workers), "--epochs", str(epochs)], check=True, capture_output=True, cwd=ROOT)
+            per_minute = submissions / (time.perf_counter() - started) * 60
+            rows.append((f"batch --jobs {workers}, {submissions} submissions, --epochs {epochs}",
+                         f"{per_minute:.1f} per minute"))
     return rows
 
 

@@ -2,6 +2,7 @@
 
 Subcommands:
     grade      grade a submission: results.json and report.html (CONTRACT §2)
+    batch      grade a class in parallel: grades.csv, index.html, one report per student
     summary    the class summary index.html from a folder of graded submissions
     data       provision real MNIST into the cache (or check a given folder) and print where it is
     assign     regenerate student_template/mlp.py from reference/mlp.py
@@ -11,6 +12,7 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -97,6 +99,33 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    import tempfile  # noqa: PLC0415
+
+    from grader.batch.runner import Batch, students_of  # noqa: PLC0415
+    from grader.batch.safe_zip import UnsafeArchive, extract  # noqa: PLC0415
+
+    source = Path(args.submissions)
+    if not source.exists():
+        raise UnusableSubmission(f"{source}: no such file or directory")
+    if args.jobs is not None and args.jobs < 1:
+        raise UnusableSubmission("--jobs must be a positive integer")
+    with tempfile.TemporaryDirectory(prefix="mlp-batch-") as scratch:
+        if source.is_file():
+            try:
+                source = extract(source, Path(scratch))
+            except UnsafeArchive as exc:
+                raise UnusableSubmission(f"{args.submissions}: refused: {exc}") from None
+        if not students_of(source):
+            raise UnusableSubmission(f"{args.submissions}: holds no student folders")
+        grade_args = [*(["--epochs", str(args.epochs)] if args.epochs else []),
+                      *(["--only", args.only] if args.only else [])]
+        rows = Batch(source, Path(args.out), args.jobs or os.cpu_count() or 1, grade_args, force=args.force).run()
+    graded = sum(row.status in ("graded", "skipped") for row in rows)
+    print(f"{graded} of {len(rows)} graded; {Path(args.out) / 'grades.csv'} and {Path(args.out) / 'index.html'}")
+    return 0
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     try:
         from reference import calibrate  # noqa: PLC0415  (instructor side: the kit has no reference/)
@@ -122,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--summary-md", help="also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
     grade.set_defaults(run=_grade)
 
+    batch = commands.add_parser("batch", help="grade a class: a folder of student folders, or a .zip of them")
+    batch.add_argument("submissions", help="folder with one sub-folder per student, or a .zip of such folders")
+    batch.add_argument("--out", required=True, help="where each student's results, grades.csv and index.html go")
+    batch.add_argument("--jobs", type=int, help="parallel grades (default: one per core)")
+    batch.add_argument("--force", action="store_true", help="grade again students already graded")
+    batch.add_argument("--epochs", type=int, help="passed to each grade")
+    batch.add_argument("--only", help="passed to each grade")
+    batch.set_defaults(run=_batch)
+
     summary = commands.add_parser("summary", help="class summary index.html from DIR/<student>/results.json")
     summary.add_argument("folder", help="folder holding one sub-folder of results per student")
     summary.add_argument("--summary-md", help="also write a Markdown summary here")
@@ -145,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["calibrate"]:
         # Its options belong to reference/calibrate.py: hand them over untouched.

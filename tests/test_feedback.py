@@ -27,3 +27,17 @@ def test_a_transposed_matrix_is_located_although_its_summary_matches():
 def test_a_non_array_is_named():
     with pytest.raises(CheckFailure, match="must be a NumPy array"):
         as_array([1, 2], "softmax(logits)")
+
+
+def test_a_report_renders_without_a_calibration_band(tmp_path):
+    """Rendering with training numbers but no band referenced charts never built (the bug this pins down)."""
+    from grader.report.html import render_report
+    from grader.rubric.plugin import GradingContext
+    from grader.rubric.run import Grade
+
+    context = GradingContext(module_dir=tmp_path, training={"epochs": 2, "accuracies": [0.9, 0.95], "losses": [0.4, 0.2],
+                                                             "seconds": 2.0, "budget_seconds": 40.0,
+                                                             "scaled_reference_seconds": 1.9})
+    grade = Grade(context=context, seconds=3.0, calibration_id="test", pytest_exit=0)
+    page = render_report(grade, "no band")
+    assert "2 of 2 epochs" in page and "<svg" not in page

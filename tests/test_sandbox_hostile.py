@@ -188,8 +188,13 @@ def live(pid: int) -> bool:
         return False
 
 
-def sandbox_processes() -> list[int]:
-    """Processes that still run from a sandbox work dir (their command line or cwd is inside one)."""
+def sandbox_processes(marker: str | None = None) -> list[int]:
+    """Processes still running from one of this test process's sandbox work dirs (command line or cwd).
+
+    ``marker`` narrows or widens the match (default: the work dirs this process creates), so a test
+    run never counts the sandboxes of another run on the same machine.
+    """
+    marker = marker or f"mlp-sandbox-{os.getpid()}-"
     found = []
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -197,7 +202,7 @@ def sandbox_processes() -> list[int]:
             cwd = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue
-        if (b"mlp-sandbox-" in cmdline or "mlp-sandbox-" in cwd) and live(int(entry)):
+        if (marker.encode() in cmdline or marker in cwd) and live(int(entry)):
             found.append(int(entry))
     return found
 
@@ -350,3 +355,19 @@ def test_training_in_the_sandbox_is_evaluated_by_the_parent(tmp_path, mnist):
         final = box.getattr(model, "params")
     assert len(losses) == 2 and len(accuracies) == 2 and accuracies[-1] >= 0.95
     assert accuracy(final, mnist.x_test, mnist.y_test) == accuracies[-1]
+
+
+def test_close_kills_a_child_that_was_never_recorded(tmp_path):
+    """An interrupt between a child's start and its registration left it running (the bug this pins down)."""
+    submission = tmp_path / "s"
+    submission.mkdir()
+    (submission / "mlp.py").write_text(REFERENCE_SOURCE)
+    box = Sandbox(submission, LIMITS)
+    box.call("relu_forward", np.ones(2))
+    orphan = box._child
+    box._child = None  # as if the interrupt came before the child was recorded
+    box.close()
+    assert orphan.process.wait(timeout=5) is not None
+    assert not sandbox_processes()
+    for fd in (orphan.request_fd, orphan.response_fd, orphan.pidfd):
+        os.close(fd)

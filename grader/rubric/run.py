@@ -67,6 +67,9 @@ def grade(module_dir: Path, epochs: int = EPOCHS, only: frozenset[str] | None = 
             os.environ.pop(name, None)
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         exit_code = pytest.main(args, plugins=[plugin])
+    if exit_code == pytest.ExitCode.INTERRUPTED:
+        # Ctrl-C: a partial grade must not be written, or a resumed batch would take it as done.
+        raise KeyboardInterrupt
     if context.training.get("informational"):
         for result in context.results:
             if result.component == "train":

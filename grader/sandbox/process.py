@@ -94,3 +94,26 @@ def describe_exit(returncode: int | None) -> str:
     }
     return causes.get(number, f"was killed by signal {signal.Signals(number).name}"
                       if number in signal.Signals._value2member_map_ else f"was killed by signal {number}")
+
+
+def kill_leftovers(workdir: Path, rounds: int = 50) -> None:
+    """SIGKILL every process working inside ``workdir``, with everything in its session.
+
+    For a child that was never recorded (an interrupt between its start and its registration):
+    it runs in ``workdir``, and seccomp keeps all it started in its session.
+    """
+    root = str(workdir.resolve())
+    for _ in range(rounds):
+        table = _proc_table()
+        inside = {pid for pid in table if _cwd_inside(pid, root)}
+        sessions = {table[pid][2] for pid in inside}
+        members = inside | {pid for pid, (_, _, sid) in table.items() if sid in sessions}
+        members.discard(os.getpid())
+        if not members:
+            return
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.005)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import wire
 from .output import CapturedStream
-from .process import describe_exit, kill_tree
+from .process import describe_exit, kill_leftovers, kill_tree
 
 _AGENT_FILES = ("agent.py", "wire.py", "limits.py", "landlock.py")
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -167,6 +167,7 @@ class Sandbox:
         self._child: _Child | None = None
         self._generation = 0
         self._callbacks: list[wire.Callback] = []
+        self._workdirs: list[Path] = []  # every child's, recorded before the child starts
 
     # ---- public API -------------------------------------------------------------------------
     def call(self, name: str, *args: object, return_args: bool = False, timeout: float | None = None,
@@ -200,8 +201,12 @@ class Sandbox:
                 separator.join(err.text() for _, err in self._streams))
 
     def close(self) -> None:
-        """Kill the child and everything it started; remove its work dir."""
+        """Kill the child and everything it started; remove every work dir."""
         self._discard_child()
+        for workdir in self._workdirs:
+            if workdir.exists():  # a child interrupted before it was recorded may still run there
+                kill_leftovers(workdir)
+                shutil.rmtree(workdir, ignore_errors=True)
         for out, err in self._streams:
             out.join(1.0)
             err.join(1.0)
@@ -342,7 +347,9 @@ class Sandbox:
 
     def _start_child(self) -> _Child:
         self._generation += 1
-        workdir = Path(tempfile.mkdtemp(prefix="mlp-sandbox-")).resolve()
+        # The grading process's pid in the name tells concurrent graders' sandboxes apart.
+        workdir = Path(tempfile.mkdtemp(prefix=f"mlp-sandbox-{os.getpid()}-")).resolve()
+        self._workdirs.append(workdir)
         agent_dir = workdir / ".agent"
         agent_dir.mkdir()
         for name in _AGENT_FILES:

@@ -1,0 +1,162 @@
+"""Batch grading: a class of 40 mixed submissions completes with every row, resumes, survives Ctrl-C,
+and takes a .zip only after validating every entry."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader.rubric.plugin import COMPONENTS
+from submission_corpus import BUGGY, CORRECT, REFERENCE_SOURCE
+from test_sandbox_hostile import sandbox_processes
+
+pytestmark = pytest.mark.mnist
+ROOT = Path(__file__).resolve().parents[1]
+ONLY = ",".join(c for c in COMPONENTS if c != "train")
+HOSTILE = {
+    "segfaults": "import ctypes\ndef softmax(logits):\n    ctypes.string_at(0)\n",
+    "exits": "import os\ndef linear_forward(x, W, b):\n    os._exit(4)\n",
+    "prints_garbage": "import sys\nsys.stdout.write('\\x00\\udcff<script>' * 100000)\n",
+}
+
+
+def batch(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", "batch", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+def read_csv(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="") as stream:
+        return {row["student"]: row for row in csv.DictReader(stream)}
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory) -> Path:
+    """40 students: correct variants, every buggy one, hostile ones and two malformed folders."""
+    folder = tmp_path_factory.mktemp("class") / "submissions"
+    for name, submission in {**CORRECT, **BUGGY}.items():
+        submission.write(folder / name)
+    for name, code in HOSTILE.items():
+        (folder / name).mkdir(parents=True)
+        (folder / name / "mlp.py").write_text(REFERENCE_SOURCE + "\n" + code)
+    (folder / "no_mlp_py").mkdir()
+    (folder / "no_mlp_py" / "README.txt").write_text("forgot the code")
+    (folder / "syntax_error").mkdir()
+    (folder / "syntax_error" / "mlp.py").write_text("def softmax(:\n")
+    assert len(list(folder.iterdir())) >= 40
+    return folder
+
+
+def test_a_class_of_40_completes_with_every_row(klass, tmp_path):
+    done = batch(str(klass), "--out", str(tmp_path), "--jobs", "2", "--only", ONLY)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = read_csv(tmp_path / "grades.csv")
+    assert set(rows) == {p.name for p in klass.iterdir()}
+    assert rows["no_mlp_py"]["status"] == "unusable" and "no mlp.py" in rows["no_mlp_py"]["reason"]
+    for name in CORRECT:
+        assert float(rows[name]["total"]) == 85.0, name
+    for name, submission in BUGGY.items():
+        losers = {c for c in COMPONENTS if c != "train" and rows[name][c] != "" and
+                  float(rows[name][c]) < {"he_init": 8, "linear_forward": 6, "linear_backward": 10, "relu_forward": 4,
+                                          "relu_backward": 6, "softmax": 8, "cross_entropy": 12, "sgd_step": 6,
+                                          "MLP": 25}[c]}
+        assert losers == submission.losers - {"train"}, name
+    assert float(rows["segfaults"]["softmax"]) == 0 and float(rows["segfaults"]["linear_forward"]) == 6
+    assert rows["syntax_error"]["status"] == "graded" and float(rows["syntax_error"]["total"]) == 0
+    assert "[40/" in done.stderr or "[41/" in done.stderr and "ETA" in done.stderr
+    index = (tmp_path / "index.html").read_text()
+    assert index.count('href="') >= 40 and "<script>" in index
+    for name in rows:
+        if rows[name]["status"] == "graded":
+            json.loads((tmp_path / name / "results.json").read_text())
+
+    again = batch(str(klass), "--out", str(tmp_path), "--jobs", "2", "--only", ONLY)
+    statuses = {row["status"] for name, row in read_csv(tmp_path / "grades.csv").items() if name != "no_mlp_py"}
+    assert again.returncode == 0 and statuses == {"skipped"}
+
+
+def test_force_grades_again(tmp_path):
+    klass = tmp_path / "k"
+    CORRECT["einsum"].write(klass / "ann")
+    out = tmp_path / "out"
+    assert batch(str(klass), "--out", str(out), "--only", "softmax").returncode == 0
+    first = (out / "ann" / "results.json").stat().st_mtime_ns
+    batch(str(klass), "--out", str(out), "--only", "softmax", "--force")
+    assert (out / "ann" / "results.json").stat().st_mtime_ns != first
+    assert read_csv(out / "grades.csv")["ann"]["status"] == "graded"
+
+
+def test_a_zip_of_the_class_grades_the_same(tmp_path):
+    klass = tmp_path / "k"
+    CORRECT["np_where"].write(klass / "ann")
+    BUGGY["dW_transposed"].write(klass / "ben")
+    archive = tmp_path / "class.zip"
+    shutil.make_archive(str(archive.with_suffix("")), "zip", tmp_path, "k")
+    done = batch(str(archive), "--out", str(tmp_path / "out"), "--only", "softmax,linear_backward")
+    assert done.returncode == 0, done.stderr
+    rows = read_csv(tmp_path / "out" / "grades.csv")
+    assert float(rows["ann"]["total"]) == 18.0 and float(rows["ben"]["linear_backward"]) < 10
+
+
+def unsafe_zip(path: Path, kind: str) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        if kind == "absolute":
+            archive.writestr("/etc/evil/mlp.py", "x")
+        elif kind == "dotdot":
+            archive.writestr("ann/../../evil.py", "x")
+        elif kind == "link":
+            info = zipfile.ZipInfo("ann/mlp.py")
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, "/etc/passwd")
+        elif kind == "bomb":
+            archive.writestr("ann/mlp.py", b"\0" * (50 << 20))
+    return path
+
+
+@pytest.mark.parametrize("kind, message", [("absolute", "absolute path"), ("dotdot", "climbs out"),
+                                           ("link", "symbolic link"), ("bomb", "compressed")])
+def test_unsafe_zips_are_refused_before_extraction(tmp_path, kind, message):
+    done = batch(str(unsafe_zip(tmp_path / "c.zip", kind)), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1
+    assert not (tmp_path / "evil.py").exists() and not (tmp_path / "out" / "grades.csv").exists()
+
+
+def test_ctrl_c_keeps_what_finished(tmp_path):
+    klass = tmp_path / "k"
+    for i in range(6):
+        (klass / f"s{i}").mkdir(parents=True)
+        slow = "import time\ndef softmax(logits):\n    time.sleep(25)\n" if i else ""
+        (klass / f"s{i}" / "mlp.py").write_text(REFERENCE_SOURCE + slow)
+    out = tmp_path / "out"
+    scratch = tmp_path / "tmp"  # the grades' sandboxes live here, and only this run's
+    scratch.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "grader", "batch", str(klass), "--out", str(out), "--jobs", "2",
+                                "--only", "linear_forward,softmax"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TMPDIR": str(scratch)})
+    first = process.stderr.readline()  # s0 is quick: its row comes first
+    assert "[1/6] s0: graded" in first, first
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode != 0
+    rows = read_csv(out / "grades.csv")
+    assert rows["s0"]["status"] == "graded" and float(rows["s0"]["total"]) == 14.0
+    assert json.loads((out / "s0" / "results.json").read_text())["score"] == 14.0
+    assert len(rows) < 6
+    # An interrupted grade writes nothing, so running the batch again grades it.
+    assert not [name for name in ("s1", "s2", "s3", "s4", "s5") if (out / name / "results.json").exists()]
+    time.sleep(0.5)
+    assert not sandbox_processes(str(scratch))
+    leftovers = subprocess.run(["pgrep", "-f", f"grader grade {klass}"], capture_output=True, text=True).stdout
+    assert leftovers.strip() == ""
