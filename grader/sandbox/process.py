@@ -55,6 +55,14 @@ def tree_of(root_pid: int, workdir: Path) -> set[int]:
     return members
 
 
+def _sigkill(pids: set[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # gone meanwhile
+
+
 def kill_tree(process: subprocess.Popen, workdir: Path, rounds: int = 50) -> None:
     """SIGKILL the child and every process of its tree, then reap the child."""
     for _ in range(rounds):
@@ -63,11 +71,7 @@ def kill_tree(process: subprocess.Popen, workdir: Path, rounds: int = 50) -> Non
             members.add(process.pid)
         if not members:
             break
-        for pid in members:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _sigkill(members)
         process.poll()
         time.sleep(0.005)
     try:
@@ -111,9 +115,5 @@ def kill_leftovers(workdir: Path, rounds: int = 50) -> None:
         members.discard(os.getpid())
         if not members:
             return
-        for pid in members:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _sigkill(members)
         time.sleep(0.005)
