@@ -143,7 +143,10 @@ def test_ctrl_c_keeps_what_finished(tmp_path):
     scratch.mkdir()
     process = subprocess.Popen([sys.executable, "-m", "grader", "batch", str(klass), "--out", str(out), "--jobs", "2",
                                 "--only", "linear_forward,softmax"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "TMPDIR": str(scratch)})
+                               env={**os.environ, "TMPDIR": str(scratch)},
+                               # As a background job inherits it (CI's case): SIGINT ignored. The grader
+                               # must still stop on it, and stop the grades it started.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     first = process.stderr.readline()  # s0 is quick: its row comes first
     assert "[1/6] s0: graded" in first, first
     time.sleep(1.0)

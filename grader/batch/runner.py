@@ -130,12 +130,26 @@ class Batch:
                 write_index(self.out)
         return ordered
 
-    def stop(self) -> None:
-        """Interrupt the running grades (their sandboxes clean up) and start no more."""
+    def stop(self, grace: float = 20.0) -> None:
+        """Interrupt the running grades (their sandboxes clean up) and start no more.
+
+        A grade still starting up has no handler yet; whatever has not exited after ``grace``
+        seconds is killed (it has no sandbox to leave behind at that point).
+        """
         with self._lock:
             self._stopping = True
-            for process in self._running:
-                process.send_signal(signal.SIGINT)
+            running = list(self._running)
+        for process in running:
+            process.send_signal(signal.SIGINT)
+
+        def kill_stragglers() -> None:
+            for process in running:
+                try:
+                    process.wait(timeout=max(grace, 0.0))
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+
+        threading.Thread(target=kill_stragglers, daemon=True).start()
 
     def write_csv(self, rows: list[Row]) -> Path:
         path = self.out / "grades.csv"
