@@ -39,6 +39,8 @@ def _grade(args: argparse.Namespace) -> int:
         raise UnusableSubmission(f"--only: {exc}") from None
     if args.epochs is not None and args.epochs < 1:
         raise UnusableSubmission("--epochs must be a positive integer")
+    if args.min_score is not None and not 0 <= args.min_score <= 100:
+        raise UnusableSubmission("--min-score must be between 0 and 100")
     name = submission.resolve().name
     out = Path(args.out) if args.out else Path("reports") / name
     out.mkdir(parents=True, exist_ok=True)
@@ -60,8 +62,16 @@ def _grade(args: argparse.Namespace) -> int:
         from grader.report.markdown import grade_markdown  # noqa: PLC0415
 
         Path(args.summary_md).write_text(grade_markdown(result, f"MLP assignment: {name}"), encoding="utf-8")
+    if args.junitxml:
+        from grader.report.junit import write_junit  # noqa: PLC0415
+
+        write_junit(Path(args.junitxml), result, name)
     print(summary)
     print(f"wrote {out / 'results.json'} and {out / 'report.html'}")
+    if args.min_score is not None and result.score < args.min_score:
+        # Exit 1, distinct from 2 (unusable input): CI fails the job, the reports are already written.
+        print(f"score {result.score:.1f} is below the minimum {args.min_score:g}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -150,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--calibration", help="calibration.json to grade against (golden.npz beside it; "
                                              "default: the grader's own)")
     grade.add_argument("--summary-md", help="also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
+    grade.add_argument("--junitxml", help="also write the checks as JUnit XML here (one testcase per check)")
+    grade.add_argument("--min-score", type=float, help="exit with status 1 when the total is below this (for CI)")
     grade.set_defaults(run=_grade)
 
     batch = commands.add_parser("batch", help="grade a class: a folder of student folders, or a .zip of them")

@@ -10,10 +10,12 @@ import json
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from grader.rubric.plugin import COMPONENTS
 from submission_corpus import BUGGY, REFERENCE_SOURCE
 
 pytestmark = pytest.mark.mnist
@@ -28,7 +30,7 @@ print("\\" onmouseover=\\"{PWN}\\" x=\\"", file=sys.stderr)
 
 
 def softmax(logits):
-    raise ValueError("\\"><img src=x onerror={PWN}>" + "B" * 100_000)
+    raise ValueError("\\"><img src=x onerror={PWN}>\\x00\\x07\\x1b[31m\\ud800" + "B" * 100_000)
 '''
 CHROMIUM = shutil.which("chromium")
 
@@ -53,10 +55,11 @@ def class_folder(tmp_path_factory) -> Path:
     (crashed / "mlp.py").write_text("import os\nos._exit(1)\n")
     reports = base / "reports"
     grade(ROOT / "reference", reports / "full-marks", "--epochs", "2")
-    grade(BUGGY["dW_transposed"].write(sources / "partial"), reports / "partial", "--epochs", "2")
+    grade(BUGGY["dW_transposed"].write(sources / "partial"), reports / "partial", "--epochs", "2",
+          "--junitxml", str(base / "partial.xml"))
     grade(crashed, reports / "crashed", "--only", "softmax,MLP")
     grade(hostile, reports / HOSTILE_NAME, "--only", "softmax,linear_forward",
-          "--summary-md", str(base / "student.md"))
+          "--summary-md", str(base / "student.md"), "--junitxml", str(base / "hostile.xml"))
     done = subprocess.run([sys.executable, "-m", "grader", "summary", str(reports), "--summary-md",
                            str(base / "class.md")], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
@@ -82,6 +85,33 @@ def test_markdown_summaries_escape_student_text(class_folder):
         markdown = (class_folder / name).read_text()
         assert "<svg" not in markdown and "<img" not in markdown and "&lt;" in markdown
         assert all(line.count("|") - line.count("\\|") in (0, 3, 4) for line in markdown.splitlines())
+
+
+def test_junit_xml_parses_and_names_the_lost_points(class_folder):
+    partial = ET.parse(class_folder / "partial.xml").getroot()
+    results = json.loads((class_folder / "reports" / "partial" / "results.json").read_text())
+    cases = partial.findall("./testsuite/testcase")
+    assert len(cases) == len(results["tests"]) and {c.get("classname") for c in cases} <= set(COMPONENTS)
+    failed = {c.get("classname") for c in cases if c.find("failure") is not None}
+    assert "linear_backward" in failed and "softmax" not in failed
+    assert partial.find("./testsuite").get("failures") == str(len([c for c in cases if c.find("failure") is not None]))
+    # Hostile output (markup, NUL, escape codes, a lone surrogate) still gives a file any reader parses.
+    hostile = ET.parse(class_folder / "hostile.xml").getroot()
+    messages = [f.text for f in hostile.iter("failure")]
+    assert any("<img src=x" in text and "\ufffd" in text for text in messages)
+    assert not hostile.findall(".//img")
+
+
+@pytest.mark.parametrize(("minimum", "status"), [("0", 0), ("1", 1), ("101", 2)])
+def test_min_score_fails_ci_below_the_minimum(tmp_path, minimum, status):
+    (tmp_path / "crashed").mkdir()
+    (tmp_path / "crashed" / "mlp.py").write_text("import os\nos._exit(1)\n")
+    done = subprocess.run([sys.executable, "-m", "grader", "grade", str(tmp_path / "crashed"), "--out",
+                           str(tmp_path / "out"), "--only", "softmax", "--min-score", minimum],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == status, done.stderr
+    assert (tmp_path / "out" / "results.json").exists() == (status != 2)  # below the minimum, reports still written
+    assert len(done.stderr.strip().splitlines()) == (0 if status == 0 else 1)
 
 
 def test_summary_command_needs_graded_submissions(tmp_path):

@@ -74,6 +74,14 @@ def test_a_dict_key_cannot_forge_a_marker():
     assert back == {"__array__": 0}
 
 
+def test_lone_surrogates_from_the_child_arrive_as_writable_text():
+    # JSON admits "\ud800"; one such character in an error message made every report write fail.
+    back = read(raw_frame({"msg": {"__dict__": {"k\ud800": ["x\udfff", "ok\U0001F600"]}}, "arrays": []}))
+    ((key, (text, fine)),) = back.items()
+    key.encode("utf-8"), text.encode("utf-8")
+    assert "\ufffd" in key and text.startswith("x\ufffd") and fine == "ok\U0001F600"
+
+
 @pytest.mark.parametrize("value", [np.array([1, "a"], dtype=object), np.array([1 + 2j]), object(),
                                    {1: "non-string key"}, np.array(["text"])])
 def test_unsendable_values_are_refused_at_the_sender(value):

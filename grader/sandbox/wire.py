@@ -158,6 +158,19 @@ def parse_header(header: bytes, body_length: int) -> tuple[object, list[tuple[np
     return message, arrays
 
 
+def valid_text(text: str) -> str:
+    """``text`` with lone surrogates (legal in JSON, unencodable in UTF-8) replaced by U+FFFD.
+
+    Strings from the child end up in files the parent writes; one such character would make every
+    UTF-8 write of the report fail.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...]]], body: bytearray,
                 resolve_handle: Callable[[int], object] | None = None,
                 make_callback: Callable[[int, dict | None], object] | None = None,
@@ -170,6 +183,8 @@ def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...]]],
         offset += count * dtype.itemsize
 
     def build(value: object) -> object:
+        if isinstance(value, str):
+            return valid_text(value)
         if isinstance(value, list):
             return [build(v) for v in value]
         if not isinstance(value, dict):
@@ -182,7 +197,7 @@ def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...]]],
         if len(value) == 1 and "__tuple__" in value and isinstance(value["__tuple__"], list):
             return tuple(build(v) for v in value["__tuple__"])
         if len(value) == 1 and "__dict__" in value and isinstance(value["__dict__"], dict):
-            return {k: build(v) for k, v in value["__dict__"].items()}
+            return {valid_text(k): build(v) for k, v in value["__dict__"].items()}
         if len(value) == 1 and value.get("__float__") in ("nan", "inf", "-inf"):
             return float(value["__float__"])
         if len(value) == 1 and type(value.get("__handle__")) is int:
