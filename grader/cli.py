@@ -6,6 +6,8 @@ Subcommands:
     summary    the class summary index.html from a folder of graded submissions
     data       provision real MNIST into the cache (or check a given folder) and print where it is
     assign     regenerate student_template/mlp.py from reference/mlp.py
+    kit        (instructor) build the student kit: template, grader, tox.ini, README, CI workflow
+    gradescope (instructor) build the Gradescope autograder zip
     calibrate  (instructor) train reference and oracle, write thresholds, golden fixtures, timing
 """
 
@@ -21,6 +23,7 @@ from grader.calibration import CALIBRATION_FILE, CalibrationError
 from grader.calibration import load as load_calibration
 from grader.dataset import DataError
 from grader.dataset.mnist import find_idx_dir, provision, read_verified
+from grader.handout.bundle import HandoutError
 from grader.submission import UnusableSubmission, module_dir
 from grader.template import SolutionBlockError, write_template
 
@@ -113,7 +116,8 @@ def _summary(args: argparse.Namespace) -> int:
 def _batch(args: argparse.Namespace) -> int:
     import tempfile  # noqa: PLC0415
 
-    from grader.batch.runner import Batch, students_of  # noqa: PLC0415
+    from grader.batch.dask_cluster import BatchError, DaskGrades  # noqa: PLC0415
+    from grader.batch.runner import Batch, LocalGrades, students_of  # noqa: PLC0415
     from grader.batch.safe_zip import UnsafeArchive, extract  # noqa: PLC0415
 
     source = Path(args.submissions)
@@ -121,6 +125,8 @@ def _batch(args: argparse.Namespace) -> int:
         raise UnusableSubmission(f"{source}: no such file or directory")
     if args.jobs is not None and args.jobs < 1:
         raise UnusableSubmission("--jobs must be a positive integer")
+    if args.jobs is not None and args.scheduler:
+        raise UnusableSubmission("--jobs does not apply with --scheduler (the cluster's threads set the parallelism)")
     with tempfile.TemporaryDirectory(prefix="mlp-batch-") as scratch:
         if source.is_file():
             try:
@@ -131,9 +137,35 @@ def _batch(args: argparse.Namespace) -> int:
             raise UnusableSubmission(f"{args.submissions}: holds no student folders")
         grade_args = [*(["--epochs", str(args.epochs)] if args.epochs else []),
                       *(["--only", args.only] if args.only else [])]
-        rows = Batch(source, Path(args.out), args.jobs or os.cpu_count() or 1, grade_args, force=args.force).run()
+        try:
+            grades = DaskGrades(args.scheduler, grade_args) if args.scheduler else \
+                LocalGrades(args.jobs or os.cpu_count() or 1, grade_args)
+        except BatchError as exc:
+            raise UnusableSubmission(str(exc)) from None
+        try:
+            rows = Batch(source, Path(args.out), grades, force=args.force).run()
+        finally:
+            grades.close()
     graded = sum(row.status in ("graded", "skipped") for row in rows)
     print(f"{graded} of {len(rows)} graded; {Path(args.out) / 'grades.csv'} and {Path(args.out) / 'index.html'}")
+    return 0
+
+
+def _kit(args: argparse.Namespace) -> int:
+    from grader.handout.kit import build_kit  # noqa: PLC0415
+
+    if not 0 <= args.min_score <= 100:
+        raise HandoutError("--min-score must be between 0 and 100")
+    out = build_kit(Path(args.out), Path(args.source), args.min_score)
+    print(f"wrote the student kit to {out} (checked: no line of the solution blocks inside)")
+    return 0
+
+
+def _gradescope(args: argparse.Namespace) -> int:
+    from grader.handout.gradescope import build_autograder_zip  # noqa: PLC0415
+
+    out = build_autograder_zip(Path(args.out), Path(args.source))
+    print(f"wrote {out}: upload it as the Gradescope assignment's autograder")
     return 0
 
 
@@ -168,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("submissions", help="folder with one sub-folder per student, or a .zip of such folders")
     batch.add_argument("--out", required=True, help="where each student's results, grades.csv and index.html go")
     batch.add_argument("--jobs", type=int, help="parallel grades (default: one per core)")
+    batch.add_argument("--scheduler", help="grade on this Dask cluster instead (tcp://host:8786; its workers "
+                                           "have the grader installed)")
     batch.add_argument("--force", action="store_true", help="grade again students already graded")
     batch.add_argument("--epochs", type=int, help="passed to each grade")
     batch.add_argument("--only", help="passed to each grade")
@@ -187,6 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--reference", default="reference/mlp.py")
     assign.add_argument("--out", default="student_template/mlp.py")
     assign.set_defaults(run=_assign)
+
+    kit = commands.add_parser("kit", help="(instructor) build the student kit, without the solution")
+    kit.add_argument("--out", required=True, help="a new (or empty) folder for the kit")
+    kit.add_argument("--source", default=".", help="the grader's repository holding reference/ (default: .)")
+    kit.add_argument("--min-score", type=float, default=60.0,
+                     help="the kit's CI workflow fails below this total (default 60; MLP_MIN_SCORE overrides)")
+    kit.set_defaults(run=_kit)
+
+    gradescope = commands.add_parser("gradescope", help="(instructor) build the Gradescope autograder zip")
+    gradescope.add_argument("--out", default="autograder.zip", help="the zip to write (default: autograder.zip)")
+    gradescope.add_argument("--source", default=".", help="the grader's repository holding reference/ (default: .)")
+    gradescope.set_defaults(run=_gradescope)
 
     calibrate = commands.add_parser("calibrate", help="(instructor) calibrate thresholds and time budget",
                                     add_help=False)
@@ -219,6 +265,6 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DataError, SolutionBlockError, UnusableSubmission, CalibrationError) as exc:
+    except (DataError, SolutionBlockError, UnusableSubmission, CalibrationError, HandoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
+
+MAX_SUBMISSION_BYTES = 20 * 1024 * 1024
+MAX_SUBMISSION_FILES = 2000
+_NOT_SUBMITTED = ("__pycache__", ".git", ".tox", ".venv")
 
 
 class UnusableSubmission(ValueError):
@@ -19,3 +25,23 @@ def module_dir(submission: Path) -> Path:
         if (candidate / "mlp.py").is_file():
             return candidate.resolve()
     raise UnusableSubmission(f"{submission}: no mlp.py at its top level or in student_template/")
+
+
+def submission_files(source: Path) -> Iterator[tuple[str, Path]]:
+    """The submission's regular files as (relative POSIX path, path): no links, no caches.
+
+    Files past MAX_SUBMISSION_BYTES in all, or past MAX_SUBMISSION_FILES, are left out: whatever a
+    folder holds, grading copies or ships at most that much of it.
+    """
+    budget, count = MAX_SUBMISSION_BYTES, 0
+    for directory, subdirs, files in os.walk(source):
+        subdirs[:] = sorted(d for d in subdirs if d not in _NOT_SUBMITTED and not os.path.islink(os.path.join(directory, d)))
+        for name in sorted(files):
+            path = Path(directory, name)
+            if path.is_symlink() or not path.is_file():
+                continue
+            size = path.stat().st_size
+            if size > budget or count >= MAX_SUBMISSION_FILES:
+                continue
+            budget, count = budget - size, count + 1
+            yield path.relative_to(source).as_posix(), path

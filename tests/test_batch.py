@@ -109,6 +109,44 @@ def test_a_zip_of_the_class_grades_the_same(tmp_path):
     assert float(rows["ann"]["total"]) == 18.0 and float(rows["ben"]["linear_backward"]) < 10
 
 
+def grade_columns(path: Path) -> dict[str, tuple[str, ...]]:
+    """Everything of grades.csv that is a grade (not the seconds it took)."""
+    return {name: tuple(row[c] for c in ("total", *COMPONENTS, "status", "reason"))
+            for name, row in read_csv(path).items()}
+
+
+def test_a_dask_cluster_gives_the_same_grades_as_the_local_run(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="the 'cluster' extra is not installed")
+    klass = tmp_path / "k"
+    for name in ("multi_file", "np_where"):
+        CORRECT[name].write(klass / name)
+    for name in ("dW_transposed", "softmax_without_max_shift"):
+        BUGGY[name].write(klass / name)
+    (klass / "exits").mkdir()
+    (klass / "exits" / "mlp.py").write_text(REFERENCE_SOURCE + "\n" + HOSTILE["exits"])
+    (klass / "no_mlp_py").mkdir()
+    local = batch(str(klass), "--out", str(tmp_path / "local"), "--only", ONLY)
+    assert local.returncode == 0, local.stderr[-2000:]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  local_directory=str(tmp_path / "dask")) as cluster:
+        remote = batch(str(klass), "--out", str(tmp_path / "dask-out"), "--only", ONLY, "--scheduler",
+                       cluster.scheduler_address)
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    grades = grade_columns(tmp_path / "local" / "grades.csv")
+    assert grade_columns(tmp_path / "dask-out" / "grades.csv") == grades and len(grades) == 6
+    assert float(grades["multi_file"][0]) == 85.0 and grades["no_mlp_py"][-2] == "unusable"
+    assert (tmp_path / "dask-out" / "dW_transposed" / "report.html").is_file()
+    assert (tmp_path / "dask-out" / "index.html").is_file()
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path):
+    pytest.importorskip("distributed", reason="the 'cluster' extra is not installed")
+    CORRECT["np_where"].write(tmp_path / "k" / "ann")
+    done = batch(str(tmp_path / "k"), "--out", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9")
+    assert done.returncode == 2 and "cannot reach the Dask scheduler" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
 def unsafe_zip(path: Path, kind: str) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         if kind == "absolute":

@@ -1,10 +1,10 @@
-"""Grade a class: one ``python -m grader grade`` per student, in parallel, resumable.
+"""Grade a class: one grade per student, in parallel, resumable, on this machine or a Dask cluster.
 
-Each student's grade runs as its own process (its own pytest, its own sandbox), with BLAS pinned
-to one thread, so workers do not oversubscribe the cores. A student already graded (its
-``results.json`` exists) is skipped unless ``force``. Every grade writes its files atomically, so
-Ctrl-C leaves what finished intact; ``grades.csv`` and ``index.html`` are written at the end and
-on interruption.
+Each student's grade runs as its own ``python -m grader grade`` process (its own pytest, its own
+sandbox; see ``grade_process.py``), started here (``LocalGrades``) or on a Dask worker
+(``dask_cluster.DaskGrades``). A student already graded (its ``results.json`` exists) is skipped
+unless ``force``. Every grade writes its files atomically, so Ctrl-C leaves what finished intact;
+``grades.csv`` and ``index.html`` are written at the end and on interruption.
 """
 
 from __future__ import annotations
@@ -12,20 +12,18 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
+from grader.batch.grade_process import Outcome, run_grade
 from grader.report.class_summary import write_index
+from grader.report.results_json import failure_reason
 from grader.rubric.plugin import COMPONENTS
-
-PER_STUDENT_TIMEOUT = 3600.0  # backstop only: every grade is bounded by its sandbox budget
 
 
 @dataclass
@@ -33,11 +31,40 @@ class Row:
     """One student's line of grades.csv."""
 
     student: str
-    status: str  # graded, skipped (already graded), unusable, error
+    status: str  # graded, skipped (already graded), unusable, error, not graded (interrupted)
     total: float = 0.0
     components: dict[str, float] | None = None
     seconds: float = 0.0
     reason: str = ""
+
+
+class Grades(Protocol):
+    """Where the grades run: ``slots`` at a time; ``grade`` blocks until one is done or stopped."""
+
+    slots: int
+
+    def grade(self, folder: Path, target: Path) -> Outcome: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalGrades:
+    """Grades as child processes of this one, ``jobs`` at a time."""
+
+    def __init__(self, jobs: int, grade_args: list[str]) -> None:
+        self.slots, self.grade_args = jobs, grade_args
+        self._stop = threading.Event()
+
+    def grade(self, folder: Path, target: Path) -> Outcome:
+        return run_grade(folder, target, self.grade_args, should_stop=self._stop.is_set)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        pass
 
 
 def students_of(folder: Path) -> list[Path]:
@@ -58,12 +85,10 @@ def _row_from_results(student: str, results_path: Path, status: str, seconds: fl
 class Batch:
     """Grades every student of ``submissions`` into ``out`` with ``jobs`` workers."""
 
-    def __init__(self, submissions: Path, out: Path, jobs: int, grade_args: list[str], force: bool = False,
+    def __init__(self, submissions: Path, out: Path, grades: Grades, force: bool = False,
                  progress: TextIO = sys.stderr) -> None:
-        self.submissions, self.out, self.jobs = submissions, out, jobs
-        self.grade_args, self.force, self.progress = grade_args, force, progress
-        self._running: set[subprocess.Popen] = set()
-        self._lock = threading.Lock()
+        self.submissions, self.out, self.grades = submissions, out, grades
+        self.force, self.progress = force, progress
         self._stopping = False
 
     def grade_one(self, folder: Path) -> Row:
@@ -71,35 +96,18 @@ class Batch:
         results = target / "results.json"
         if results.exists() and not self.force:
             return _row_from_results(folder.name, results, "skipped", 0.0)
-        started = time.monotonic()
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        command = [sys.executable, "-m", "grader", "grade", str(folder), "--out", str(target), *self.grade_args]
-        with self._lock:
-            if self._stopping:
-                return Row(folder.name, "not graded", reason="interrupted")
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                                       start_new_session=True)
-            self._running.add(process)
-        try:
-            _, stderr = process.communicate(timeout=PER_STUDENT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            # Interrupt first, so the grade closes its sandbox; kill only if it does not stop.
-            process.send_signal(signal.SIGINT)
-            try:
-                process.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.communicate()
-            return Row(folder.name, "error", seconds=time.monotonic() - started, reason="grading timed out")
-        finally:
-            with self._lock:
-                self._running.discard(process)
-        seconds = time.monotonic() - started
-        if process.returncode == 2:
-            return Row(folder.name, "unusable", seconds=seconds, reason=_last_line(stderr))
+        if self._stopping:
+            return Row(folder.name, "not graded", reason="interrupted")
+        outcome = self.grades.grade(folder, target)
+        if outcome.stopped:
+            status = "not graded" if outcome.stopped == "interrupted" else "error"
+            return Row(folder.name, status, seconds=outcome.seconds, reason=outcome.stopped)
+        if outcome.returncode == 2:
+            return Row(folder.name, "unusable", seconds=outcome.seconds, reason=failure_reason(outcome.stderr, 2))
         if results.exists():
-            return _row_from_results(folder.name, results, "graded", seconds)
-        return Row(folder.name, "error", seconds=seconds, reason=_last_line(stderr) or f"exit {process.returncode}")
+            return _row_from_results(folder.name, results, "graded", outcome.seconds)
+        return Row(folder.name, "error", seconds=outcome.seconds,
+                   reason=failure_reason(outcome.stderr, outcome.returncode or 0))
 
     def run(self) -> list[Row]:
         """Grade everything; on Ctrl-C stop the running grades and keep what finished."""
@@ -107,7 +115,7 @@ class Batch:
         students = students_of(self.submissions)
         rows: dict[str, Row] = {}
         started, failures = time.monotonic(), 0
-        pool = ThreadPoolExecutor(max_workers=self.jobs)
+        pool = ThreadPoolExecutor(max_workers=self.grades.slots)
         try:
             futures = {pool.submit(self.grade_one, folder): folder for folder in students}
             for future in as_completed(futures):
@@ -130,26 +138,10 @@ class Batch:
                 write_index(self.out)
         return ordered
 
-    def stop(self, grace: float = 20.0) -> None:
-        """Interrupt the running grades (their sandboxes clean up) and start no more.
-
-        A grade still starting up has no handler yet; whatever has not exited after ``grace``
-        seconds is killed (it has no sandbox to leave behind at that point).
-        """
-        with self._lock:
-            self._stopping = True
-            running = list(self._running)
-        for process in running:
-            process.send_signal(signal.SIGINT)
-
-        def kill_stragglers() -> None:
-            for process in running:
-                try:
-                    process.wait(timeout=max(grace, 0.0))
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-
-        threading.Thread(target=kill_stragglers, daemon=True).start()
+    def stop(self) -> None:
+        """Start no more grades; the running ones are interrupted (and killed if they do not stop)."""
+        self._stopping = True
+        self.grades.stop()
 
     def write_csv(self, rows: list[Row]) -> Path:
         path = self.out / "grades.csv"
@@ -165,7 +157,3 @@ class Batch:
         os.replace(tmp, path)
         return path
 
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""

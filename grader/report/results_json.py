@@ -65,3 +65,9 @@ def write_failure(path: Path, message: str) -> None:
     document = {"score": 0.0, "execution_time": 0, "output": message, "visibility": "visible", "tests": [],
                 "extra_data": {"grader_version": __version__, "grader_failed": True}}
     write_atomically(path, json.dumps(document, indent=2) + "\n")
+
+
+def failure_reason(stderr: str, returncode: int) -> str:
+    """The one line a ``python -m grader grade`` that failed gave as its reason (its last non-blank line)."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else f"grading failed (exit {returncode})"

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.submission import submission_files
+
 from . import wire
 from .output import CapturedStream
 from .process import describe_exit, kill_leftovers, kill_tree
@@ -35,7 +37,6 @@ _AGENT_FILES = ("agent.py", "wire.py", "limits.py", "landlock.py")
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # Names in site-packages that belong to the grader: never readable by the child.
 _GRADER_NAMES = ("grader", "mlp_autograder", "__editable___mlp_autograder", "__editable__.mlp_autograder")
-_MAX_COPY_BYTES = 20 * 1024 * 1024
 _MAX_MESSAGE = 2000
 
 
@@ -122,21 +123,10 @@ def readable_paths() -> list[str]:
 
 def _copy_submission(source: Path, target: Path) -> None:
     """Copy the submission's regular files (no links, no caches, size-capped) into ``target``."""
-    budget = _MAX_COPY_BYTES
-    for directory, subdirs, files in os.walk(source):
-        subdirs[:] = [d for d in subdirs if d not in ("__pycache__", ".git", ".tox", ".venv")
-                      and not os.path.islink(os.path.join(directory, d))]
-        destination = target / os.path.relpath(directory, source)
-        destination.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            path = os.path.join(directory, name)
-            if os.path.islink(path) or not os.path.isfile(path):
-                continue
-            size = os.path.getsize(path)
-            if size > budget:
-                continue
-            budget -= size
-            shutil.copyfile(path, destination / name)
+    target.mkdir(parents=True, exist_ok=True)
+    for relative, path in submission_files(source):
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / relative)
 
 
 def child_env(workdir: str | Path, blas_threads: int) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""What instructors hand out: the student kit and the Gradescope autograder (never the solution)."""

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Gradescope runs this once, when it builds the autograder image (as root, from /autograder/source):
+# a Python environment holding the grader, and MNIST provisioned and verified.
+set -euo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pip
+fi
+python3 -m venv "$ROOT/venv"
+"$ROOT/venv/bin/python" -m pip install --quiet "$ROOT/source"
+export MLP_GRADER_CACHE="${MLP_GRADER_CACHE:-$ROOT/mnist-cache}"
+"$ROOT/venv/bin/python" -m grader data
