@@ -201,3 +201,38 @@ def test_ctrl_c_keeps_what_finished(tmp_path):
     assert not sandbox_processes(str(scratch))
     leftovers = subprocess.run(["pgrep", "-f", f"grader grade {klass}"], capture_output=True, text=True).stdout
     assert leftovers.strip() == ""
+
+
+def running(pattern: str) -> list[str]:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+
+
+def test_ctrl_c_reaches_the_grades_on_dask_workers(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed", reason="the 'cluster' extra is not installed")
+    klass = tmp_path / "k"
+    for i in range(3):
+        (klass / f"s{i}").mkdir(parents=True)
+        (klass / f"s{i}" / "mlp.py").write_text(REFERENCE_SOURCE + "import time\ndef softmax(logits):\n"
+                                                                     "    time.sleep(120)\n")
+    scratch = tmp_path / "tmp"  # the workers' copies and the grades' sandboxes live here, and only this run's
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # inherited by the workers the cluster starts
+    grades = f"grader grade {scratch}"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        process = subprocess.Popen([sys.executable, "-m", "grader", "batch", str(klass), "--out", str(tmp_path / "out"),
+                                    "--only", "softmax", "--scheduler", cluster.scheduler_address], cwd=ROOT,
+                                   stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while len(running(grades)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(running(grades)) == 2  # both workers are grading
+        time.sleep(3.0)  # into the slow check
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 130, stderr[-2000:]
+        deadline = time.monotonic() + 60
+        while (running(grades) or sandbox_processes(str(scratch))) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not running(grades) and not sandbox_processes(str(scratch))
+    assert not list((tmp_path / "out").glob("*/results.json"))

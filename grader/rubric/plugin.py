@@ -8,6 +8,7 @@ partial credit. The plugin turns every check's outcome into a ``CheckResult``.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,12 @@ class RubricPlugin:
         self._calibration_path = calibration_path
         self._awards: dict[str, tuple[float, str]] = {}
         self._box: Sandbox | None = None
+        self._mnist: Future[MNIST] | None = None
+        if context.only is None or "train" in context.only:
+            # Read MNIST while the checks before the training run: the parent only waits on the child then.
+            loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnist")
+            self._mnist = loader.submit(load_mnist, context.mnist_dir)
+            loader.shutdown(wait=False)
 
     # ---- configuration ----------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -114,7 +121,7 @@ class RubricPlugin:
 
     @pytest.fixture(scope="session")
     def mnist(self) -> MNIST:
-        return load_mnist(self._context.mnist_dir)
+        return self._mnist.result() if self._mnist is not None else load_mnist(self._context.mnist_dir)
 
     @pytest.fixture
     def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:

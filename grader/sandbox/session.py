@@ -192,7 +192,7 @@ class Sandbox:
 
     def close(self) -> None:
         """Kill the child and everything it started; remove every work dir."""
-        self._discard_child()
+        self._discard_child(closing=True)
         for workdir in self._workdirs:
             if workdir.exists():  # a child interrupted before it was recorded may still run there
                 kill_leftovers(workdir)
@@ -401,13 +401,18 @@ class Sandbox:
         if not self.landlock:
             self.strength.landlock_error = "Landlock was turned off"
 
-    def _discard_child(self, reason: str | None = None) -> str:
-        """Kill the current child's tree and remove its work dir; return the cause of its end."""
+    def _discard_child(self, reason: str | None = None, closing: bool = False) -> str:
+        """Kill the current child's tree and remove its work dir; return the cause of its end.
+
+        Without a ``reason`` the child broke its connection: it gets half a second to exit, so its
+        exit status can name the cause. When ``closing``, an idle child is killed at once.
+        """
         child, self._child = self._child, None
         if child is None:
             return reason or "was not running"
         try:
-            returncode = child.process.wait(timeout=0.5) if reason is None else None
+            returncode = (child.process.poll() if closing else
+                          child.process.wait(timeout=0.5) if reason is None else None)
         except subprocess.TimeoutExpired:
             returncode = None
         kill_tree(child.process, child.workdir)
