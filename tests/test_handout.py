@@ -80,6 +80,17 @@ def test_kit_has_what_a_student_needs_and_no_solution(kit):
     assert_no_solution_inside(files)
 
 
+@pytest.mark.parametrize("broken", [False, True])
+def test_kit_workflow_follows_the_github_actions_schema(kit, tmp_path, broken):
+    workflow = (kit / ".github/workflows/grade.yml").read_text()
+    if broken:  # the validator can fail: a job without runs-on is refused
+        workflow = workflow.replace("runs-on:", "runs-onn:")
+    (tmp_path / "grade.yml").write_text(workflow)
+    done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           str(tmp_path / "grade.yml")], capture_output=True, text=True, timeout=120)
+    assert (done.returncode != 0) == broken, done.stdout + done.stderr
+
+
 def run_workflow(kit: Path, summary: Path, variables: dict[str, str]) -> str:
     """Run the workflow's shell steps in ``kit`` as a GitHub runner would; return the job's conclusion.
 
