@@ -28,6 +28,11 @@ from grader.submission import UnusableSubmission, module_dir
 from grader.template import SolutionBlockError, write_template
 
 
+def _check_min_score(value: float | None) -> None:
+    if value is not None and not 0 <= value <= 100:
+        raise UnusableSubmission("--min-score must be between 0 and 100")
+
+
 def _grade(args: argparse.Namespace) -> int:
     from grader.report.html import write_report  # noqa: PLC0415  (keeps `data` and `assign` light)
     from grader.report.results_json import write_failure, write_results  # noqa: PLC0415
@@ -42,8 +47,7 @@ def _grade(args: argparse.Namespace) -> int:
         raise UnusableSubmission(f"--only: {exc}") from None
     if args.epochs is not None and args.epochs < 1:
         raise UnusableSubmission("--epochs must be a positive integer")
-    if args.min_score is not None and not 0 <= args.min_score <= 100:
-        raise UnusableSubmission("--min-score must be between 0 and 100")
+    _check_min_score(args.min_score)
     name = submission.resolve().name
     out = Path(args.out) if args.out else Path("reports") / name
     out.mkdir(parents=True, exist_ok=True)
@@ -154,8 +158,7 @@ def _batch(args: argparse.Namespace) -> int:
 def _kit(args: argparse.Namespace) -> int:
     from grader.handout.kit import build_kit  # noqa: PLC0415
 
-    if not 0 <= args.min_score <= 100:
-        raise HandoutError("--min-score must be between 0 and 100")
+    _check_min_score(args.min_score)
     out = build_kit(Path(args.out), Path(args.source), args.min_score)
     print(f"wrote the student kit to {out} (checked: no line of the solution blocks inside)")
     return 0

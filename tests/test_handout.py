@@ -155,6 +155,7 @@ def test_kit_is_refused_when_a_solution_line_would_ship(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (("kit", "--out", "{tmp}/k", "--source", "{tmp}"), "not the grader's repository"),
     (("kit", "--out", "{tmp}/taken"), "already exists"),
+    (("kit", "--out", "{tmp}/k", "--min-score", "101"), "between 0 and 100"),
     (("gradescope", "--out", "{tmp}/autograder.tar"), "must be a .zip"),
 ])
 def test_handout_errors_are_one_line(tmp_path, args, message):

@@ -11,6 +11,7 @@ Layout of the kit (a folder a course can publish as a GitHub Classroom template 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import jinja2
@@ -45,8 +46,8 @@ def build_kit(out: Path, source: Path, min_score: float) -> Path:
         (kit / "student_template").mkdir()
         (kit / "student_template" / "mlp.py").write_text(make_template(tree.reference.read_text(encoding="utf-8")),
                                                          encoding="utf-8")
-        (kit / "tox.ini").write_text((FILES / "tox.ini").read_text(encoding="utf-8"), encoding="utf-8")
-        (kit / ".gitignore").write_text((FILES / "gitignore").read_text(encoding="utf-8"), encoding="utf-8")
+        shutil.copyfile(FILES / "tox.ini", kit / "tox.ini")
+        shutil.copyfile(FILES / "gitignore", kit / ".gitignore")
         (kit / "README.md").write_text(student_readme(min_score), encoding="utf-8")
         workflows = kit / ".github" / "workflows"
         workflows.mkdir(parents=True)

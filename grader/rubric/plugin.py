@@ -69,11 +69,6 @@ class RubricPlugin:
         self._awards: dict[str, tuple[float, str]] = {}
         self._box: Sandbox | None = None
         self._mnist: Future[MNIST] | None = None
-        if context.only is None or "train" in context.only:
-            # Read MNIST while the checks before the training run: the parent only waits on the child then.
-            loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnist")
-            self._mnist = loader.submit(load_mnist, context.mnist_dir)
-            loader.shutdown(wait=False)
 
     # ---- configuration ----------------------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -92,6 +87,11 @@ class RubricPlugin:
                 # The timed training is bounded by its own budget, not by the per-check default.
                 item.add_marker(pytest.mark.timeout(self._context.training_budget + 120))
         items[:] = sorted(kept, key=lambda item: COMPONENTS.index(item.get_closest_marker("component").args[0]))
+        if any("mnist" in item.fixturenames for item in items):
+            # Read MNIST while the checks before the training run: the parent only waits on the child then.
+            loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnist")
+            self._mnist = loader.submit(load_mnist, self._context.mnist_dir)
+            loader.shutdown(wait=False)
 
     # ---- fixtures ---------------------------------------------------------------------------
     @pytest.fixture(scope="session")
@@ -121,7 +121,7 @@ class RubricPlugin:
 
     @pytest.fixture(scope="session")
     def mnist(self) -> MNIST:
-        return self._mnist.result() if self._mnist is not None else load_mnist(self._context.mnist_dir)
+        return self._mnist.result()  # started at collection, as a selected check needs it
 
     @pytest.fixture
     def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:

@@ -410,11 +410,12 @@ class Sandbox:
         child, self._child = self._child, None
         if child is None:
             return reason or "was not running"
-        try:
-            returncode = (child.process.poll() if closing else
-                          child.process.wait(timeout=0.5) if reason is None else None)
-        except subprocess.TimeoutExpired:
-            returncode = None
+        returncode = child.process.poll()
+        if returncode is None and reason is None and not closing:
+            try:
+                returncode = child.process.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
         kill_tree(child.process, child.workdir)
         for fd in (child.request_fd, child.response_fd, child.pidfd):
             os.close(fd)
