@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.dataset import load_mnist
+from grader.data import load_mnist
 from grader.training import BATCH_SIZE, LR, SIZES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,16 +120,16 @@ def matmul_peak(dtype) -> float:
 
 
 def phases() -> list[tuple[str, str]]:
-    from grader.rubric.plugin import COMPONENTS  # noqa: PLC0415
-    from grader.rubric.run import grade  # noqa: PLC0415
+    from grader.contract import COMPONENTS  # noqa: PLC0415
     from grader.report.html import render_report  # noqa: PLC0415
+    from grader.rubric.run import grade  # noqa: PLC0415
 
     checks = grade(ROOT / "reference", only=frozenset(COMPONENTS) - {"train"})
     full = grade(ROOT / "reference")
     started = time.perf_counter()
     render_report(full, "bench")
     report = time.perf_counter() - started
-    training = full.context.training["seconds"]
+    training = full.training.seconds
     overhead = (full.seconds - training) / training
     return [("checks without training (in-process)", f"{checks.seconds:.2f} s"),
             ("timed training of the reference (20 epochs, sandbox)", f"{training:.2f} s"),
@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, seconds in epoch.items():
         precision = name.split()[1].rstrip(",")
         achieved = 2 * macs / seconds / 1e9
-        rows.append((f"epoch, {name}", f"{seconds:.3f} s  ({achieved:.1f} GFLOP/s, {achieved / peak[precision] * 100:.0f}%"
+        share = achieved / peak[precision] * 100
+        rows.append((f"epoch, {name}", f"{seconds:.3f} s  ({achieved:.1f} GFLOP/s, {share:.0f}%"
                                        f" of the {peak[precision]:.0f} GFLOP/s matmul peak)"))
     for precision in ("float64", "float32"):
         for loop in ("", ", idiomatic"):

@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         for seed, message in failed[:5]:
             print(f"    seed {seed}: {message}")
     total = sum(len(f) for f in failures.values())
-    print(f"{total} failures in {args.seeds} seeds x {len(CHECKS)} checks ({seconds / args.seeds * 1e3:.1f} ms per seed)")
+    per_seed = seconds / args.seeds * 1e3
+    print(f"{total} failures in {args.seeds} seeds x {len(CHECKS)} checks ({per_seed:.1f} ms per seed)")
     return 1 if total else 0
 
 

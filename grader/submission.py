@@ -6,12 +6,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from grader.errors import GraderError
+
 MAX_SUBMISSION_BYTES = 20 * 1024 * 1024
 MAX_SUBMISSION_FILES = 2000
 _NOT_SUBMITTED = ("__pycache__", ".git", ".tox", ".venv")
 
 
-class UnusableSubmission(ValueError):
+class UnusableSubmission(GraderError):
     """The path cannot be graded; the message is the one line the command prints."""
 
 
@@ -35,7 +37,8 @@ def submission_files(source: Path) -> Iterator[tuple[str, Path]]:
     """
     budget, count = MAX_SUBMISSION_BYTES, 0
     for directory, subdirs, files in os.walk(source):
-        subdirs[:] = sorted(d for d in subdirs if d not in _NOT_SUBMITTED and not os.path.islink(os.path.join(directory, d)))
+        subdirs[:] = sorted(d for d in subdirs
+                            if d not in _NOT_SUBMITTED and not os.path.islink(os.path.join(directory, d)))
         for name in sorted(files):
             path = Path(directory, name)
             if path.is_symlink() or not path.is_file():

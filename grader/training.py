@@ -14,13 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from grader.dataset import MNIST
+from grader.contract import BATCH_SIZE, EPOCHS, LR, SEED, SIZES
+from grader.data import MNIST
 from grader.evaluation import accuracy
-from grader.sandbox import CallFailed, Callback, Sandbox
-
-# The contract's hyperparameters.
-SIZES = (784, 128, 64, 10)
-EPOCHS, BATCH_SIZE, LR, SEED = 20, 64, 0.1, 0
+from grader.sandbox import Callback, CallFailed, Sandbox
 
 
 @dataclass

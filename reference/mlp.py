@@ -131,7 +131,7 @@ class MLP:
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Logits ``(N, sizes[-1])`` for inputs ``X (N, sizes[0])``; caches what ``backward`` needs."""
-        # BEGIN SOLUTION: run linear then ReLU per hidden layer, linear only at the output; keep each layer's input and pre-activation
+        # BEGIN SOLUTION: linear+ReLU per hidden layer, linear only at the output; cache inputs and pre-activations
         self._cache = []
         a = X
         for k in range(1, self.num_layers + 1):

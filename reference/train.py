@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from grader.dataset import DataError, load_mnist
+from grader.contract import BATCH_SIZE, EPOCHS, LR, SEED, SIZES
+from grader.data import DataError, load_mnist
 from reference.mlp import MLP, train
 
 
@@ -25,10 +26,10 @@ def accuracy(model: MLP, X: np.ndarray, y: np.ndarray) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--mnist-dir", help="folder with the four MNIST IDX files (default: the provisioned cache)")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    model = MLP(sizes=(784, 128, 64, 10), seed=args.seed)
+    model = MLP(sizes=SIZES, seed=args.seed)
     started = time.perf_counter()
     print(f"{'epoch':>5}  {'train_loss':>10}  {'test_acc':>8}  {'seconds':>7}", flush=True)
 

@@ -95,7 +95,7 @@ class MLP:
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Logits ``(N, sizes[-1])`` for inputs ``X (N, sizes[0])``; caches what ``backward`` needs."""
-        raise NotImplementedError("run linear then ReLU per hidden layer, linear only at the output; keep each layer's input and pre-activation")
+        raise NotImplementedError("linear+ReLU per hidden layer, linear only at the output; cache inputs and pre-activations")
 
     def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
         """Gradients of the loss for every parameter (same keys and shapes as ``params``).

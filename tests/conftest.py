@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.dataset import MNIST, load_mnist
+from grader.data import MNIST, load_mnist
 
 
 @pytest.fixture(scope="session")

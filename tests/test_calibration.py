@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from grader import calibration as calibration_files
+from grader.calibrate import golden_fixtures
 from grader.calibration.speed_probe import probe_seconds
 from reference import mlp
-from reference.calibrate import golden_fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from grader.record import GradeRecord, TrainingRecord
+from grader.report.html import render_report
 from grader.rubric.feedback import CheckFailure, as_array, expect_close, show
 
 
@@ -29,15 +31,10 @@ def test_a_non_array_is_named():
         as_array([1, 2], "softmax(logits)")
 
 
-def test_a_report_renders_without_a_calibration_band(tmp_path):
+def test_a_report_renders_without_a_calibration_band():
     """Rendering with training numbers but no band referenced charts never built (the bug this pins down)."""
-    from grader.report.html import render_report
-    from grader.rubric.plugin import GradingContext
-    from grader.rubric.run import Grade
-
-    context = GradingContext(module_dir=tmp_path, training={"epochs": 2, "accuracies": [0.9, 0.95], "losses": [0.4, 0.2],
-                                                             "seconds": 2.0, "budget_seconds": 40.0,
-                                                             "scaled_reference_seconds": 1.9})
-    grade = Grade(context=context, seconds=3.0, calibration_id="test", pytest_exit=0)
+    training = TrainingRecord(epochs=2, accuracies=[0.9, 0.95], losses=[0.4, 0.2], seconds=2.0, budget_seconds=40.0,
+                              scaled_reference_seconds=1.9)
+    grade = GradeRecord(training=training, seconds=3.0, calibration_id="test")
     page = render_report(grade, "no band")
     assert "2 of 2 epochs" in page and "<svg" not in page

@@ -10,7 +10,7 @@ import pytest
 from bench.gradcheck_seeds import CHECKS, count_failures
 from bench.local_box import LocalBox
 from grader.rubric import gradcheck
-from grader.rubric.feedback import CheckFailure
+from grader.rubric.feedback import CheckFailure, diagnose
 from submission_corpus import BUGGY
 
 
@@ -73,8 +73,6 @@ def test_gradient_checks_catch_each_bug_on_every_seed(bug, check, tmp_path):
 
 def test_diagnose_explains_a_non_square_mismatch_instead_of_raising():
     """A transposed-square test ran allclose on mismatched shapes and raised (the bug this pins down)."""
-    from grader.rubric.feedback import diagnose
-
     expected = np.arange(30.0).reshape(6, 5)
     assert diagnose(expected * 6, expected, batch=6) .startswith("the result is exactly N = 6")
     assert diagnose(expected + 1, expected) == ""

@@ -7,7 +7,6 @@ runner runs them; the Gradescope zip is unpacked under a temporary root laid out
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -21,8 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.dataset.mnist import default_cache_dir
-from grader.template import make_template, split_blocks
+from grader.assign.template import make_template, split_blocks
+from grader.contract import COMPONENTS, TOTAL_POINTS
+from grader.data.mnist import default_cache_dir
+from grader.report.results_json import read_results
 
 pytestmark = pytest.mark.mnist
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,8 +136,8 @@ def test_kit_tox_grade_gives_the_reference_full_marks(kit):
     done = subprocess.run([sys.executable, "-m", "tox", "-e", "grade", "--", "solved"], cwd=kit, env=clean_env(),
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    results = json.loads((kit / "reports" / "solved" / "results.json").read_text())
-    assert results["score"] == results["max_score"] == 100
+    record = read_results(kit / "reports" / "solved" / "results.json")
+    assert record.score == record.max_score == TOTAL_POINTS
 
 
 def test_kit_is_refused_when_a_solution_line_would_ship(tmp_path):
@@ -199,8 +200,8 @@ def test_gradescope_autograder_grades_the_submission_layout(tmp_path):
     run = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
                          timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
-    results = json.loads((root / "results" / "results.json").read_text())
-    assert results["score"] == 100 and {t["tags"][0] for t in results["tests"]} >= {"softmax", "train"}
+    record = read_results(root / "results" / "results.json")
+    assert record.score == TOTAL_POINTS and {r.component for r in record.results} == set(COMPONENTS)
     assert (root / "results" / "report.html").is_file()
 
     # A submission that cannot be graded still leaves a results.json that says why.
@@ -209,5 +210,5 @@ def test_gradescope_autograder_grades_the_submission_layout(tmp_path):
     run = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0
-    results = json.loads((root / "results" / "results.json").read_text())
-    assert results["score"] == 0 and "mlp.py" in results["output"] and results["extra_data"]["grader_failed"]
+    record = read_results(root / "results" / "results.json")
+    assert record.score == 0 and record.failure is not None and "mlp.py" in record.failure

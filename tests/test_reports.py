@@ -6,7 +6,6 @@ where it is not installed it is skipped with that reason.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.rubric.plugin import COMPONENTS
+from grader.contract import COMPONENTS
+from grader.report.results_json import read_results
 from submission_corpus import BUGGY, REFERENCE_SOURCE
 
 pytestmark = pytest.mark.mnist
@@ -76,8 +76,8 @@ def test_student_text_never_becomes_markup(class_folder):
     assert index.count("<script") == 1  # the class summary has one: its own table sorter
     assert "&lt;script&gt;" in page and "&lt;img src=x" in page
     assert len(page) < 200_000  # huge output and messages are cut to head and tail
-    results = json.loads((reports / HOSTILE_NAME / "results.json").read_text())
-    assert any("<img src=x" in test["output"] for test in results["tests"])  # JSON keeps the text, as text
+    record = read_results(reports / HOSTILE_NAME / "results.json")
+    assert any("<img src=x" in result.output for result in record.results)  # JSON keeps the text, as text
 
 
 def test_markdown_summaries_escape_student_text(class_folder):
@@ -89,9 +89,9 @@ def test_markdown_summaries_escape_student_text(class_folder):
 
 def test_junit_xml_parses_and_names_the_lost_points(class_folder):
     partial = ET.parse(class_folder / "partial.xml").getroot()
-    results = json.loads((class_folder / "reports" / "partial" / "results.json").read_text())
+    record = read_results(class_folder / "reports" / "partial" / "results.json")
     cases = partial.findall("./testsuite/testcase")
-    assert len(cases) == len(results["tests"]) and {c.get("classname") for c in cases} <= set(COMPONENTS)
+    assert len(cases) == len(record.results) and {c.get("classname") for c in cases} <= set(COMPONENTS)
     failed = {c.get("classname") for c in cases if c.find("failure") is not None}
     assert "linear_backward" in failed and "softmax" not in failed
     assert partial.find("./testsuite").get("failures") == str(len([c for c in cases if c.find("failure") is not None]))

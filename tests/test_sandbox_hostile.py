@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.dataset.mnist import FILES, default_cache_dir
+from grader.data.mnist import FILES, default_cache_dir
 from grader.evaluation import accuracy
-from grader.sandbox import CallFailed, Callback, Limits, Sandbox
+from grader.sandbox import Callback, CallFailed, Limits, Sandbox
 from grader.sandbox.landlock import abi_version
+from helpers import ROOT, live, sandbox_processes
 
-ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_SOURCE = (ROOT / "reference" / "mlp.py").read_text()
 LIMITS = Limits(call_timeout=3.0, budget=40.0, startup_timeout=10.0)
 LABELS_PROBE = """
@@ -180,33 +180,6 @@ def run_checks(box: Sandbox, rng: np.random.Generator) -> dict[str, object]:
     return outcomes
 
 
-def live(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def sandbox_processes(marker: str | None = None) -> list[int]:
-    """Processes still running from one of this test process's sandbox work dirs (command line or cwd).
-
-    ``marker`` narrows or widens the match (default: the work dirs this process creates), so a test
-    run never counts the sandboxes of another run on the same machine.
-    """
-    marker = marker or f"mlp-sandbox-{os.getpid()}-"
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-        except OSError:
-            continue
-        if (marker.encode() in cmdline or marker in cwd) and live(int(entry)):
-            found.append(int(entry))
-    return found
-
-
 @pytest.fixture(scope="module")
 def labels_file(mnist) -> Path:
     path = default_cache_dir() / "mnist" / FILES["test_labels"]
@@ -282,7 +255,7 @@ def test_a_fresh_child_serves_the_calls_after_a_crash(tmp_path):
             box.method(model, "forward", np.ones((1, 3)))
         assert lost.value.kind == "lost_object"
         np.testing.assert_array_equal(box.call("relu_forward", np.array([-1.0, 2.0])), [0.0, 2.0])
-        assert box.deaths == ["exited with status 1 (sys.exit or os._exit in the submission)"]
+        assert box.strength.restarts == ["exited with status 1 (sys.exit or os._exit in the submission)"]
 
 
 def test_the_whole_grade_stops_at_its_budget(tmp_path):

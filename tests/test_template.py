@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.template import SolutionBlockError, make_template, solution_lines
+from grader.assign.template import SolutionBlockError, make_template, solution_lines
+from grader.contract import COMPONENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "reference" / "mlp.py"
 TEMPLATE = ROOT / "student_template" / "mlp.py"
-CONTRACT_NAMES = ["he_init", "linear_forward", "linear_backward", "relu_forward", "relu_backward",
-                  "softmax", "cross_entropy", "sgd_step", "MLP", "train"]
 
 
 def load_module(path: Path):
@@ -42,18 +41,23 @@ def test_no_solution_line_appears_in_the_template():
 
 def test_template_keeps_the_contract_and_raises_hints():
     template, reference = load_module(TEMPLATE), load_module(REFERENCE)
-    for name in CONTRACT_NAMES:
+    for name in COMPONENTS:
         assert inspect.signature(getattr(template, name)) == inspect.signature(getattr(reference, name))
         assert getattr(template, name).__doc__ == getattr(reference, name).__doc__
     calls = {
         "he_init": lambda: template.he_init(3, 2, np.random.default_rng(0)),
         "linear_forward": lambda: template.linear_forward(np.ones((2, 3)), np.ones((3, 2)), np.ones(2)),
+        "linear_backward": lambda: template.linear_backward(np.ones((2, 2)), np.ones((2, 3)), np.ones((3, 2))),
         "relu_forward": lambda: template.relu_forward(np.ones(3)),
+        "relu_backward": lambda: template.relu_backward(np.ones(3), np.ones(3)),
         "softmax": lambda: template.softmax(np.ones((2, 3))),
+        "cross_entropy": lambda: template.cross_entropy(np.ones((2, 3)), np.zeros(2, dtype=int)),
+        "sgd_step": lambda: template.sgd_step({"W1": np.ones(2)}, {"W1": np.ones(2)}, 0.1),
         "MLP": lambda: template.MLP(),
         "train": lambda: template.train(None, np.ones((2, 784)), np.ones(2)),
     }
-    for name, call in calls.items():
+    assert set(calls) == set(COMPONENTS)
+    for call in calls.values():
         with pytest.raises(NotImplementedError, match=r"\w+ \w+"):
             call()
 

@@ -15,13 +15,14 @@ import uuid
 from pathlib import Path, PurePosixPath
 
 from grader.batch.grade_process import Outcome, run_grade
+from grader.errors import GraderError
 from grader.report.results_json import write_atomically
 from grader.submission import submission_files
 
 _OUTPUTS = ("report.html", "results.json")  # results.json last: its presence marks a student as graded
 
 
-class BatchError(RuntimeError):
+class BatchError(GraderError):
     """The cluster cannot be used; the message is one line."""
 
 

@@ -10,7 +10,6 @@ unless ``force``. Every grade writes its files atomically, so Ctrl-C leaves what
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import threading
@@ -21,9 +20,9 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from grader.batch.grade_process import Outcome, run_grade
-from grader.report.class_summary import write_index
-from grader.report.results_json import failure_reason
-from grader.rubric.plugin import COMPONENTS
+from grader.contract import COMPONENTS
+from grader.report.results_json import UnreadableResults, failure_reason, read_results
+from grader.summary.class_page import write_index
 
 
 @dataclass
@@ -73,13 +72,14 @@ def students_of(folder: Path) -> list[Path]:
 
 
 def _row_from_results(student: str, results_path: Path, status: str, seconds: float) -> Row:
-    results = json.loads(results_path.read_text(encoding="utf-8"))
-    points: dict[str, float] = {}
-    for test in results.get("tests", []):
-        points[test["tags"][0]] = points.get(test["tags"][0], 0.0) + test["score"]
-    failed = results.get("extra_data", {}).get("grader_failed")
-    return Row(student, "error" if failed else status, float(results.get("score", 0.0)), points, seconds,
-               results.get("output", "")[:200] if failed else "")
+    try:
+        record = read_results(results_path)
+    except UnreadableResults as exc:
+        return Row(student, "error", seconds=seconds, reason=str(exc)[:200])
+    if record.failure is not None:
+        return Row(student, "error", seconds=seconds, reason=record.failure[:200])
+    points = {component: score for component, (score, _) in record.component_points().items()}
+    return Row(student, status, record.score, points, seconds)
 
 
 class Batch:

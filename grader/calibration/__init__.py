@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.errors import GraderError
+
 HERE = Path(__file__).resolve().parent
 CALIBRATION_FILE = HERE / "calibration.json"
 GOLDEN_FILE = HERE / "golden.npz"
 FORMAT_VERSION = 1
 
 
-class CalibrationError(RuntimeError):
+class CalibrationError(GraderError):
     """The calibration files are missing, of another version, or do not match their checksum."""
 
 

@@ -12,11 +12,11 @@ pytestmark = pytest.mark.component("train")
 @pytest.fixture(scope="module")
 def run(box, mnist, context) -> TrainingRun:
     """One timed training run, shared by the checks below (recorded for the report)."""
-    budget = context.training["budget_seconds"]
-    result = timed_training(box, mnist, epochs=context.epochs, time_budget=budget)
-    context.training.update(seconds=round(result.seconds, 3), accuracies=result.accuracies, losses=result.losses,
-                            epoch_seconds=[round(s, 3) for s in result.epoch_seconds],
-                            stopped=result.failure.message if result.failure else None)
+    training = context.training
+    result = timed_training(box, mnist, epochs=context.epochs, time_budget=training.budget_seconds)
+    training.seconds, training.accuracies, training.losses = round(result.seconds, 3), result.accuracies, result.losses
+    training.epoch_seconds = [round(s, 3) for s in result.epoch_seconds]
+    training.stopped = result.failure.message if result.failure else None
     return result
 
 
@@ -54,8 +54,7 @@ def check_accuracy(run, calibration, award, context):
 @pytest.mark.points(3)
 def check_time(run, context):
     """train finishes within the time budget (scaled to this machine's speed)"""
-    training = context.training
-    budget, reference = training["budget_seconds"], training["scaled_reference_seconds"]
+    budget, reference = context.training.budget_seconds, context.training.scaled_reference_seconds
     ratio = run.seconds / reference if reference else float("inf")
     if run.failure is not None and run.failure.kind == "timeout":
         raise CheckFailure(f"train was stopped at the time budget after {len(run.accuracies)} of "

@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.template import SolutionBlockError, solution_lines
+from grader.assign.template import SolutionBlockError, solution_lines
+from grader.errors import GraderError
 
 FILES = Path(__file__).resolve().parent / "files"
 _NOT_SHIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 
-class HandoutError(ValueError):
+class HandoutError(GraderError):
     """A handout cannot be built; the message is one line naming the problem."""
 
 

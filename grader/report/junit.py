@@ -13,9 +13,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from grader.record import CheckResult, GradeRecord
 from grader.report.results_json import write_atomically
-from grader.rubric.plugin import CheckResult
-from grader.rubric.run import Grade
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -30,7 +29,7 @@ def _lost_points(result: CheckResult) -> bool:
     return result.status != "passed" or result.score < result.max_score
 
 
-def junit_document(grade: Grade, suite: str) -> str:
+def junit_document(grade: GradeRecord, suite: str) -> str:
     """The JUnit XML of a grade, as text; ``suite`` names the submission."""
     failed = [r for r in grade.results if _lost_points(r)]
     root = ET.Element("testsuites")
@@ -52,5 +51,5 @@ def junit_document(grade: Grade, suite: str) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_junit(path: Path, grade: Grade, suite: str) -> None:
+def write_junit(path: Path, grade: GradeRecord, suite: str) -> None:
     write_atomically(path, junit_document(grade, suite))

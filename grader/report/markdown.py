@@ -5,9 +5,8 @@ Student text is escaped so it stays text: table pipes, HTML, backticks and line 
 
 from __future__ import annotations
 
-from grader.report.class_summary import StudentRow, failure_rates
-from grader.report.summary import component_totals
-from grader.rubric.run import Grade
+from grader.record import GradeRecord
+from grader.report.terminal import component_totals
 
 _ESCAPES = str.maketrans({"|": "\\|", "<": "&lt;", ">": "&gt;", "`": "\\`", "*": "\\*", "_": "\\_", "[": "\\[",
                           "]": "\\]", "\n": " ", "\r": " "})
@@ -18,7 +17,7 @@ def escape(text: str, limit: int = 200) -> str:
     return text.translate(_ESCAPES)
 
 
-def grade_markdown(grade: Grade, title: str) -> str:
+def grade_markdown(grade: GradeRecord, title: str) -> str:
     lines = [f"### {escape(title)}: {grade.score:.1f} / {grade.max_score:.0f}", "",
              "| component | points | first problem |", "|---|---:|---|"]
     for component, score, maximum, first in component_totals(grade):
@@ -26,16 +25,7 @@ def grade_markdown(grade: Grade, title: str) -> str:
     failed = [r for r in grade.results if r.status == "failed"][:5]
     if failed:
         lines += ["", "**Top failures**", ""]
-        lines += [f"- **{r.component}**: {escape(r.name)}: {escape(r.output.strip().splitlines()[0] if r.output else '')}"
-                  for r in failed]
-    return "\n".join(lines) + "\n"
-
-
-def class_markdown(rows: list[StudentRow], title: str) -> str:
-    lines = [f"### {escape(title)}", "", "| student | total |", "|---|---:|"]
-    lines += [f"| {escape(row.name)} | {row.score:.1f} / {row.max_score:.0f} |" for row in rows]
-    top = failure_rates(rows)[:10] if rows else []
-    if top:
-        lines += ["", "**Most failed checks**", ""]
-        lines += [f"- {count}/{len(rows)} **{component}**: {escape(name)}" for component, name, count, _ in top if count]
+        for r in failed:
+            first = r.output.strip().splitlines()[0] if r.output.strip() else ""
+            lines.append(f"- **{r.component}**: {escape(r.name)}: {escape(first)}")
     return "\n".join(lines) + "\n"

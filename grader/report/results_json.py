@@ -1,18 +1,26 @@
-"""results.json in Gradescope's autograder format (CONTRACT §3), always valid JSON.
+"""results.json in Gradescope's autograder format (CONTRACT §3): written from a ``GradeRecord``, read back into one.
 
-Every test carries exactly one component tag. Non-finite numbers never reach the file (JSON
-has no NaN); everything from the submission is a plain string, escaped by the encoder.
+The one module that knows the file's layout: the batch, the class page, the exports and the
+tests read results.json through ``read_results``. Every test carries exactly one component
+tag. Non-finite numbers never reach the file (JSON has no NaN); everything from the submission
+is a plain string, escaped by the encoder. The record's fields beyond Gradescope's live under
+``extra_data``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 from pathlib import Path
 
 from grader import __version__
-from grader.rubric.run import Grade
+from grader.record import CheckResult, GradeRecord, SandboxStrength, TrainingRecord
+
+
+class UnreadableResults(ValueError):
+    """A results.json that is missing, not JSON, or not of this grader's layout."""
 
 
 def _finite(value: object) -> object:
@@ -25,28 +33,63 @@ def _finite(value: object) -> object:
     return value
 
 
-def results_document(grade: Grade, summary: str) -> dict:
-    """The results dict; ``summary`` is the top-level ``output`` (the one-screen summary)."""
-    context = grade.context
+def results_document(record: GradeRecord) -> dict:
+    """The results dict of ``record`` (its ``summary`` is the top-level ``output``)."""
+    extra = {"grader_version": record.grader_version or __version__, "calibration_id": record.calibration_id,
+             "seed": record.seed, "epochs": record.epochs, "only": record.only,
+             "sandbox": dataclasses.asdict(record.sandbox) if record.sandbox else None,
+             "training": dataclasses.asdict(record.training) if record.training else None}
+    if record.failure is not None:
+        extra["grader_failed"] = True
     return _finite({
-        "score": grade.score,
-        "max_score": grade.max_score,
-        "execution_time": round(grade.seconds),
-        "output": summary,
+        "score": record.score,
+        "execution_time": round(record.seconds),
+        "output": record.failure if record.failure is not None else record.summary,
         "visibility": "visible",
         "stdout_visibility": "visible",
         "tests": [{"name": r.name, "score": r.score, "max_score": r.max_score, "status": r.status,
-                   "output": r.output, "tags": [r.component], "visibility": "visible"} for r in grade.results],
-        "extra_data": {
-            "grader_version": __version__,
-            "calibration_id": grade.calibration_id,
-            "seed": context.seed,
-            "epochs": context.epochs,
-            "only": sorted(context.only) if context.only else None,
-            "sandbox": context.sandbox_strength,
-            "training": context.training,
-        },
+                   "output": r.output, "tags": [r.component], "visibility": "visible"} for r in record.results],
+        "extra_data": extra,
     })
+
+
+def _fields(cls: type, data: object) -> dict:
+    """The entries of ``data`` that are fields of the dataclass ``cls`` (older or newer files still read)."""
+    if not isinstance(data, dict):
+        return {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
+
+
+def record_from_document(document: dict) -> GradeRecord:
+    """The record a results dict was written from (report-only fields, stdout and stderr, are empty)."""
+    try:
+        extra = document.get("extra_data") or {}
+        results = [CheckResult(name=str(t["name"]), component=str(t["tags"][0]), max_score=float(t["max_score"]),
+                               score=float(t["score"]), status=str(t["status"]), output=str(t.get("output", "")))
+                   for t in document.get("tests", [])]
+        training, sandbox = extra.get("training"), extra.get("sandbox")
+        return GradeRecord(
+            results=results, seed=int(extra.get("seed") or 0), epochs=int(extra.get("epochs") or 0),
+            only=extra.get("only"), calibration_id=str(extra.get("calibration_id", "")),
+            seconds=float(document.get("execution_time") or 0), grader_version=str(extra.get("grader_version", "")),
+            training=TrainingRecord(**_fields(TrainingRecord, training)) if training else None,
+            sandbox=SandboxStrength(**_fields(SandboxStrength, sandbox)) if sandbox else None,
+            summary="" if extra.get("grader_failed") else str(document.get("output", "")),
+            failure=str(document.get("output", "")) if extra.get("grader_failed") else None)
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise UnreadableResults(f"not a results.json of this grader ({type(exc).__name__}: {exc})") from None
+
+
+def read_results(path: Path) -> GradeRecord:
+    """The record of ``path``; UnreadableResults when it cannot be read as one."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UnreadableResults(f"{path}: {exc}") from None
+    if not isinstance(document, dict):
+        raise UnreadableResults(f"{path}: not a JSON object")
+    return record_from_document(document)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -56,15 +99,13 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_results(path: Path, grade: Grade, summary: str) -> None:
-    write_atomically(path, json.dumps(results_document(grade, summary), indent=2, allow_nan=False) + "\n")
+def write_results(path: Path, record: GradeRecord) -> None:
+    write_atomically(path, json.dumps(results_document(record), indent=2, allow_nan=False) + "\n")
 
 
 def write_failure(path: Path, message: str) -> None:
     """A valid results.json when grading could not finish: no score, the reason in ``output``."""
-    document = {"score": 0.0, "execution_time": 0, "output": message, "visibility": "visible", "tests": [],
-                "extra_data": {"grader_version": __version__, "grader_failed": True}}
-    write_atomically(path, json.dumps(document, indent=2) + "\n")
+    write_results(path, GradeRecord(failure=message, epochs=0))
 
 
 def failure_reason(stderr: str, returncode: int) -> str:

@@ -90,7 +90,7 @@ def diagnose(got: np.ndarray, expected: np.ndarray, batch: int | None = None, ki
                     if kind != "bias_gradient" else
                     f"the bias gradient is {batch} times too large: sum dout over the batch, without dividing again")
         if np.allclose(got, expected / batch, **_CLOSE):
-            return (f"the bias gradient is the mean over the batch; it should be the sum (dout already holds the 1/N)"
+            return ("the bias gradient is the mean over the batch; it should be the sum (dout already holds the 1/N)"
                     if kind == "bias_gradient" else f"the result is N = {batch} times too small: divided by N twice")
     if kind == "probabilities" and got.ndim == 2 and np.allclose(got.sum(axis=0), 1.0, **_CLOSE):
         return "the columns sum to 1, not the rows: normalise over axis=1 (each sample's classes)"

@@ -9,50 +9,41 @@ partial credit. The plugin turns every check's outcome into a ``CheckResult``.
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from grader import calibration as calibration_files
-from grader.dataset import MNIST, load_mnist
+from grader.contract import COMPONENTS, POINTS
+from grader.data import MNIST, load_mnist
+from grader.record import CheckResult, GradeRecord, TrainingRecord
 from grader.rubric.feedback import CheckFailure
 from grader.sandbox import CallFailed, Limits, Sandbox
 
-COMPONENTS = ("he_init", "linear_forward", "linear_backward", "relu_forward", "relu_backward", "softmax",
-              "cross_entropy", "sgd_step", "MLP", "train")
 CHECKS_BUDGET = 300.0  # seconds for every check but the timed training
 
 
 @dataclass
-class CheckResult:
-    """One check's verdict, as results.json and the reports show it."""
-
-    name: str
-    component: str
-    max_score: float
-    score: float
-    status: str  # "passed" or "failed"
-    output: str
-    seconds: float = 0.0
-
-
-@dataclass
 class GradingContext:
-    """What a grade is run with, and what it gathers besides the check results."""
+    """What a grade is run with; ``record`` gathers what it produces (results, training, sandbox)."""
 
     module_dir: Path
-    epochs: int = 20
+    record: GradeRecord
     only: frozenset[str] | None = None
-    seed: int = 0  # draws the fresh random inputs of this run
     mnist_dir: str | None = None
-    results: list[CheckResult] = field(default_factory=list)
-    training: dict = field(default_factory=dict)  # filled by the timed-training check
-    sandbox_strength: dict = field(default_factory=dict)
-    stdout: str = ""
-    stderr: str = ""
     training_budget: float = 0.0  # seconds reserved for the timed training in the sandbox's budget
+
+    @property
+    def epochs(self) -> int:
+        return self.record.epochs
+
+    @property
+    def training(self) -> TrainingRecord:
+        """The timed training's record (the train checks run only when grade() created it)."""
+        assert self.record.training is not None
+        return self.record.training
 
 
 def first_line_of_doc(item: pytest.Item) -> str:
@@ -77,15 +68,19 @@ class RubricPlugin:
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         kept = []
+        points = dict.fromkeys(COMPONENTS, 0.0)
         for item in items:
             component = item.get_closest_marker("component")
             if component is None or component.args[0] not in COMPONENTS or item.get_closest_marker("points") is None:
                 raise pytest.UsageError(f"{item.nodeid}: every check needs a valid component and points marker")
+            points[component.args[0]] += float(item.get_closest_marker("points").args[0])
             if self._context.only is None or component.args[0] in self._context.only:
                 kept.append(item)
             if component.args[0] == "train":
                 # The timed training is bounded by its own budget, not by the per-check default.
                 item.add_marker(pytest.mark.timeout(self._context.training_budget + 120))
+        if points != POINTS:
+            raise pytest.UsageError(f"the checks' points {points} differ from grader.contract.POINTS")
         items[:] = sorted(kept, key=lambda item: COMPONENTS.index(item.get_closest_marker("component").args[0]))
         if any("mnist" in item.fixturenames for item in items):
             # Read MNIST while the checks before the training run: the parent only waits on the child then.
@@ -104,12 +99,9 @@ class RubricPlugin:
         self._box = Sandbox(self._context.module_dir, limits)
         yield self._box
         self._box.close()
-        strength = self._box.strength
-        self._context.sandbox_strength = {"landlock_abi": strength.landlock_abi,
-                                         "landlock_error": strength.landlock_error,
-                                         "sessions_locked": strength.sessions_locked,
-                                         "confined": strength.confined, "restarts": self._box.deaths}
-        self._context.stdout, self._context.stderr = self._box.output()
+        record = self._context.record
+        record.sandbox = self._box.strength
+        record.stdout, record.stderr = self._box.output()
 
     @pytest.fixture(scope="session")
     def calibration(self) -> calibration_files.Calibration:
@@ -126,7 +118,7 @@ class RubricPlugin:
     @pytest.fixture
     def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:
         """Fresh inputs each run (the run's seed is reported), distinct per check."""
-        return np.random.default_rng([self._context.seed, *request.node.nodeid.encode()])
+        return np.random.default_rng([self._context.record.seed, *request.node.nodeid.encode()])
 
     @pytest.fixture
     def award(self, request: pytest.FixtureRequest):
@@ -149,7 +141,7 @@ class RubricPlugin:
             status, score, output = "passed", points * fraction, note
         else:
             status, score, output = "failed", 0.0, explain(call.excinfo)
-        self._context.results.append(CheckResult(
+        self._context.record.results.append(CheckResult(
             name=first_line_of_doc(item), component=item.get_closest_marker("component").args[0],
             max_score=points, score=round(score, 3), status=status, output=output,
             seconds=round(call.duration, 3)))

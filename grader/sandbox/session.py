@@ -27,11 +27,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.kill import AT_ONCE, DYING_CHILD, describe_exit, kill_leftovers, stop
+from grader.record import SandboxStrength
 from grader.submission import submission_files
 
 from . import wire
 from .output import CapturedStream
-from .process import describe_exit, kill_leftovers, kill_tree
 
 _AGENT_FILES = ("agent.py", "wire.py", "limits.py", "landlock.py")
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -92,19 +93,6 @@ class _Child:
     import_failure: CallFailed | None = None
 
 
-@dataclass
-class Strength:
-    """How strongly the child was confined, for the report."""
-
-    landlock_abi: int = 0
-    landlock_error: str | None = None
-    sessions_locked: bool = False  # seccomp refuses setsid(), so killing the session kills everything
-
-    @property
-    def confined(self) -> bool:
-        return self.landlock_abi > 0
-
-
 def readable_paths() -> list[str]:
     """The Python installation and its site-packages, entry by entry, minus the grader's own entries."""
     roots = {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
@@ -148,11 +136,10 @@ class Sandbox:
         self.module_dir = Path(module_dir).resolve()
         self.limits = limits
         self.landlock = landlock
-        self.strength = Strength()
+        self.strength = SandboxStrength()
         self.started = time.monotonic()
         self.deadline = self.started + limits.budget
         self.last_seconds = 0.0  # wall time of the last call, callbacks excluded
-        self.deaths: list[str] = []
         self._streams: list[tuple[CapturedStream, CapturedStream]] = []
         self._child: _Child | None = None
         self._generation = 0
@@ -410,19 +397,13 @@ class Sandbox:
         child, self._child = self._child, None
         if child is None:
             return reason or "was not running"
-        returncode = child.process.poll()
-        if returncode is None and reason is None and not closing:
-            try:
-                returncode = child.process.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_tree(child.process, child.workdir)
+        returncode = stop(child.process, DYING_CHILD if reason is None and not closing else AT_ONCE, child.workdir)
         for fd in (child.request_fd, child.response_fd, child.pidfd):
             os.close(fd)
         shutil.rmtree(child.workdir, ignore_errors=True)
         cause = reason or (describe_exit(returncode) if returncode is not None else "closed its connection")
         if reason is not None or returncode is not None:
-            self.deaths.append(cause)
+            self.strength.restarts.append(cause)
         return cause
 
 

@@ -1,6 +1,6 @@
 """What Gradescope's ``run_autograder`` runs: grade ``ROOT/submission`` into ``ROOT/results``.
 
-``python -m grader.handout.gradescope_run ROOT``. Gradescope shows the student whatever
+``python -m grader.gradescope.run ROOT``. Gradescope shows the student whatever
 ``results.json`` says, so one is always left: when the grade cannot run (no ``mlp.py``, say),
 it holds no score and the grader's one-line reason.
 """

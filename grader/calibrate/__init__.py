@@ -10,7 +10,6 @@ sandbox exactly as a submission does, so its time is the time a submission is me
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import hashlib
 import io
@@ -18,22 +17,30 @@ import json
 import math
 import platform
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from grader import __version__
 from grader.calibration import FORMAT_VERSION, HERE
 from grader.calibration.speed_probe import probe_seconds
-from grader.dataset import MNIST, load_mnist
+from grader.contract import BATCH_SIZE, EPOCHS, LR, SIZES
+from grader.data import MNIST, DataError, load_mnist
+from grader.errors import UsageError
 from grader.evaluation import accuracy
 from grader.sandbox import Limits, Sandbox
-from grader.training import BATCH_SIZE, EPOCHS, LR, SIZES, timed_training
-from reference import oracle
+from grader.training import timed_training
 
-REFERENCE_DIR = Path(__file__).resolve().parent
+try:  # instructor side only: the student kit ships neither reference/ nor torch
+    import torch
+
+    from reference import mlp as reference_mlp
+    from reference import oracle
+except ImportError as missing:
+    raise DataError(f"calibrate needs the instructor's reference/ folder and the 'oracle' extra ({missing})") \
+        from None
+
+REFERENCE_DIR = Path(reference_mlp.__file__).resolve().parent
 # Generous for vectorised float64 or einsum code (plain einsum measured at 8.5x the reference on one
 # BLAS thread), not for per-sample Python loops (100x and more).
 BUDGET_FACTOR = 20.0
@@ -111,9 +118,8 @@ def band(curves: list[list[float]]) -> dict[str, list[float]]:
 
 def oracle_curve(data: MNIST, seed: int) -> list[float]:
     """Test accuracy after each epoch of the oracle, from the reference's initial weights for ``seed``."""
-    from reference.mlp import MLP  # noqa: PLC0415
 
-    twin = oracle.OracleMLP(MLP(sizes=SIZES, seed=seed).params)
+    twin = oracle.OracleMLP(reference_mlp.MLP(sizes=SIZES, seed=seed).params)
     curve: list[float] = []
     twin.train(data.x_train, data.y_train, oracle.batch_order(len(data.x_train), EPOCHS, BATCH_SIZE, seed), LR,
                on_epoch=lambda epoch, loss: curve.append(accuracy(twin.params(), data.x_test, data.y_test)))
@@ -199,21 +205,14 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader calibrate", description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    parser.add_argument("--out-dir", type=Path, default=HERE, help="where to write (default: the grader package)")
-    args = parser.parse_args(argv)
+def main(seeds: str = "0,1,2", out_dir: Path = HERE) -> int:
+    """Calibrate over the comma-separated ``seeds`` and write the files into ``out_dir``."""
     try:
-        seeds = [int(s) for s in args.seeds.split(",")]
+        numbers = [int(s) for s in seeds.split(",")]
     except ValueError:
-        parser.error("--seeds takes comma-separated integers")
-    result = calibrate(seeds, args.out_dir)
+        raise UsageError("--seeds takes comma-separated integers") from None
+    result = calibrate(numbers, out_dir)
     print(f"calibration {result['id']}: full credit >= {result['thresholds']['full_credit']}, zero below "
           f"{result['thresholds']['zero_credit']}, reference {result['timing']['reference_seconds']} s "
-          f"-> {args.out_dir}")
+          f"-> {out_dir}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

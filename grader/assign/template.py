@@ -12,11 +12,13 @@ import json
 import re
 from pathlib import Path
 
+from grader.errors import GraderError
+
 _BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<hint>.*?))?\s*$")
 _END = re.compile(r"^\s*# END SOLUTION\s*$")
 
 
-class SolutionBlockError(ValueError):
+class SolutionBlockError(GraderError):
     """The reference's solution markers are malformed; the message gives the line number."""
 
 

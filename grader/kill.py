@@ -1,9 +1,12 @@
-"""Start the sandboxed child, and kill it with everything it started.
+"""The one place processes are stopped: the policy (signal, grace) and what is killed.
 
-A child runs in its own session and process group, and makes itself a subreaper, so its
-descendants stay findable. Killing SIGKILLs, until none is left: the session, the process
-group, every descendant, and any process whose working directory is inside the child's
-work dir (a grandchild that left the session still sits there).
+Used for the sandbox's child (``sandbox/session.py``), a batch's grade processes and a Dask
+worker's grades (``batch/grade_process.py``). A stop sends the policy's polite signal, if any,
+waits the grace period for the process to exit by itself, then SIGKILLs, until none is left,
+everything that belongs to it: its session, its process group, every descendant, and any
+process whose working directory is inside its work dir (a grandchild that left the session
+still sits there). Children started here run in their own session, and a sandbox child makes
+itself a subreaper, so its descendants stay findable.
 """
 
 from __future__ import annotations
@@ -12,7 +15,41 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StopPolicy:
+    """How a process is asked to stop before it is killed."""
+
+    polite: signal.Signals | None  # sent first; None: no warning
+    grace: float  # seconds it may take to exit by itself before everything of it is SIGKILLed
+
+
+# The sandbox's child: killed at once when the grader is done with it or it timed out.
+AT_ONCE = StopPolicy(None, 0.0)
+# A child that closed its connection is usually dying: half a second lets its exit status name the cause.
+DYING_CHILD = StopPolicy(None, 0.5)
+# A grade process: SIGINT lets it close its sandbox and write nothing partial.
+GRADE_PROCESS = StopPolicy(signal.SIGINT, 20.0)
+
+
+def stop(process: subprocess.Popen, policy: StopPolicy, workdir: Path | None = None) -> int | None:
+    """Stop ``process`` by ``policy`` and kill all that belongs to it; its exit status if it ended by itself."""
+    returncode = process.poll()
+    if returncode is None and policy.polite is not None:
+        try:
+            process.send_signal(policy.polite)
+        except ProcessLookupError:
+            pass
+    if returncode is None and policy.grace > 0:
+        try:
+            returncode = process.wait(timeout=policy.grace)
+        except subprocess.TimeoutExpired:
+            pass
+    kill_tree(process, workdir)
+    return returncode
 
 
 def _proc_table() -> dict[int, tuple[int, int, int]]:
@@ -38,7 +75,7 @@ def _cwd_inside(pid: int, root: str) -> bool:
     return cwd == root or cwd.startswith(root + os.sep)
 
 
-def tree_of(root_pid: int, workdir: Path) -> set[int]:
+def tree_of(root_pid: int, workdir: Path | None) -> set[int]:
     """Every live process that belongs to the child started as ``root_pid`` (including it)."""
     table = _proc_table()
     members = {pid for pid, (_, pgid, sid) in table.items() if root_pid in (pgid, sid)}
@@ -49,8 +86,9 @@ def tree_of(root_pid: int, workdir: Path) -> set[int]:
         before = len(members)
         members |= {pid for pid, (ppid, _, _) in table.items() if ppid in members}
         grown = len(members) > before
-    root = str(workdir.resolve())
-    members |= {pid for pid in table if _cwd_inside(pid, root)}
+    if workdir is not None:
+        root = str(workdir.resolve())
+        members |= {pid for pid in table if _cwd_inside(pid, root)}
     members.discard(os.getpid())
     return members
 
@@ -63,7 +101,7 @@ def _sigkill(pids: set[int]) -> None:
             pass  # gone meanwhile
 
 
-def kill_tree(process: subprocess.Popen, workdir: Path, rounds: int = 50) -> None:
+def kill_tree(process: subprocess.Popen, workdir: Path | None, rounds: int = 50) -> None:
     """SIGKILL the child and every process of its tree, then reap the child."""
     for _ in range(rounds):
         members = tree_of(process.pid, workdir)

@@ -17,12 +17,11 @@ from pathlib import Path
 import jinja2
 
 from grader import __version__
+from grader.assign.template import make_template
 from grader.calibration import CALIBRATION_FILE
 from grader.calibration import load as load_calibration
+from grader.contract import BATCH_SIZE, COMPONENTS, EPOCHS, LR
 from grader.handout.bundle import FILES, InstructorTree, copy_grader, refuse_leaks, staged
-from grader.rubric.plugin import COMPONENTS
-from grader.template import make_template
-from grader.training import BATCH_SIZE, EPOCHS, LR
 
 # Markdown and YAML, from the grader's own data only: no autoescaping (it would be HTML's).
 _TEXT = jinja2.Environment(loader=jinja2.FileSystemLoader(FILES), undefined=jinja2.StrictUndefined,

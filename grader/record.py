@@ -1,0 +1,100 @@
+"""The typed records of one grade: what the checks produce and every writer and reader uses.
+
+One definition each. ``report/results_json.py`` writes a ``GradeRecord`` to results.json and
+reads it back; the reports, the batch, the class page and the exports all take the record,
+never a dict read by key. Adding a field is: the field here, its line in results_json, the
+template that shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from grader.contract import COMPONENTS, EPOCHS
+
+
+@dataclass
+class CheckResult:
+    """One check's verdict. ``status`` is "passed" or "failed"; ``seconds`` is the check's own time."""
+
+    name: str
+    component: str
+    max_score: float
+    score: float
+    status: str
+    output: str
+    seconds: float = 0.0
+
+
+@dataclass
+class SandboxStrength:
+    """How strongly the submission's child process was confined (the report's sandbox line)."""
+
+    landlock_abi: int = 0  # 0: no Landlock (the child could read and write more)
+    landlock_error: str | None = None
+    sessions_locked: bool = False  # seccomp refuses setsid(), so killing the session kills everything
+    restarts: list[str] = field(default_factory=list)  # why each child before the last one ended
+
+    @property
+    def confined(self) -> bool:
+        return self.landlock_abi > 0
+
+    def description(self) -> str:
+        """One line for reports: which protections were active."""
+        if not self.confined:
+            return f"weaker: no Landlock ({self.landlock_error or 'unavailable'})"
+        return f"Landlock ABI {self.landlock_abi}" + (", sessions locked" if self.sessions_locked else "")
+
+
+@dataclass
+class TrainingRecord:
+    """The timed training run. Seconds are wall-clock training time, the grader's evaluation excluded."""
+
+    epochs: int = EPOCHS  # asked for (``--epochs``)
+    informational: bool = False  # shortened by --epochs: no points
+    probe_seconds: float = 0.0  # the machine speed probe
+    budget_seconds: float = 0.0  # what train may take on this machine
+    scaled_reference_seconds: float = 0.0  # the reference's time, scaled to this machine and these epochs
+    seconds: float = 0.0
+    accuracies: list[float] = field(default_factory=list)  # test accuracy after each epoch handed over
+    losses: list[float] = field(default_factory=list)  # the mean loss each on_epoch reported
+    epoch_seconds: list[float] = field(default_factory=list)
+    stopped: str | None = None  # why train did not finish (over budget, crashed)
+
+
+@dataclass
+class GradeRecord:
+    """One grade: every check's result and what the reports show besides.
+
+    ``failure`` is set (and ``results`` empty) when the grader could not grade at all; such a
+    record has no score to import anywhere.
+    """
+
+    results: list[CheckResult] = field(default_factory=list)
+    seed: int = 0  # draws this grade's random inputs
+    epochs: int = EPOCHS
+    only: list[str] | None = None  # --only components, in contract order
+    calibration_id: str = ""
+    seconds: float = 0.0  # the whole grade
+    grader_version: str = ""
+    training: TrainingRecord | None = None  # None when train was not selected
+    sandbox: SandboxStrength | None = None  # None when no child was started
+    summary: str = ""  # the terminal summary (results.json's ``output``)
+    stdout: str = ""  # head and tail of what the submission printed (report.html only)
+    stderr: str = ""
+    failure: str | None = None
+
+    @property
+    def score(self) -> float:
+        return round(sum(r.score for r in self.results), 3)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(r.max_score for r in self.results), 3)
+
+    def component_points(self) -> dict[str, tuple[float, float]]:
+        """(score, max) per graded component, in contract order."""
+        totals = {c: (sum(r.score for r in self.results if r.component == c),
+                      sum(r.max_score for r in self.results if r.component == c))
+                  for c in COMPONENTS if any(r.component == c for r in self.results)}
+        return {c: (round(s, 3), round(m, 3)) for c, (s, m) in totals.items()}
