@@ -49,6 +49,8 @@ def _declare(verb: str, parser: argparse.ArgumentParser) -> None:
         add("--summary-md", type=Path, help="also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
         add("--junitxml", type=Path, help="also write the checks as JUnit XML here (one testcase per check)")
         add("--min-score", type=float, help="exit with status 1 when the total is below this (for CI)")
+        add("--override-review", action="store_true",
+            help="(instructor) grant the accuracy points of a run flagged for review, after looking at it")
     elif verb == "summary":
         add("folder", type=Path, help="folder holding one sub-folder of results per student")
         add("--summary-md", type=Path, help="also write a Markdown summary here")

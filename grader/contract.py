@@ -21,8 +21,8 @@ LR = 0.1
 SEED = 0
 
 POINTS: dict[str, float] = {
-    "he_init": 8, "linear_forward": 6, "linear_backward": 10, "relu_forward": 4, "relu_backward": 6,
-    "softmax": 8, "cross_entropy": 12, "sgd_step": 6, "MLP": 25, "train": 15,
+    "he_init": 7, "linear_forward": 6, "linear_backward": 10, "relu_forward": 4, "relu_backward": 6,
+    "softmax": 8, "cross_entropy": 12, "sgd_step": 6, "MLP": 21, "train": 20,
 }
 TOTAL_POINTS = 100.0
 assert sum(POINTS.values()) == TOTAL_POINTS and tuple(POINTS) == COMPONENTS

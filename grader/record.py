@@ -60,6 +60,10 @@ class TrainingRecord:
     losses: list[float] = field(default_factory=list)  # the mean loss each on_epoch reported
     epoch_seconds: list[float] = field(default_factory=list)
     stopped: str | None = None  # why train did not finish (over budget, crashed)
+    final_accuracy: float | None = None  # of model.params after train returned (what is graded)
+    review: str | None = None  # why the run is implausible: accuracy points withheld for an instructor
+    review_overridden: bool = False  # an instructor looked and granted the points (grade --override-review)
+    ignores_given_weights: bool = False  # the exact-step check saw train start from other weights
 
 
 @dataclass
@@ -83,6 +87,13 @@ class GradeRecord:
     stdout: str = ""  # head and tail of what the submission printed (report.html only)
     stderr: str = ""
     failure: str | None = None
+
+    @property
+    def review(self) -> str | None:
+        """Why this grade waits for an instructor's review (None: it does not)."""
+        if self.training is None or self.training.review_overridden:
+            return None
+        return self.training.review
 
     @property
     def score(self) -> float:

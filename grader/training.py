@@ -1,9 +1,11 @@
 """The timed training run: ``train`` of a submission on real MNIST, measured and evaluated by the parent.
 
 The child trains; after every epoch its ``on_epoch`` hands the model's weights to the parent,
-which computes test accuracy with its own forward pass. The time spent evaluating is not the
+which computes test accuracy with its own forward pass, and once ``train`` returns the parent
+reads the final weights from ``model.params`` and scores them too (a train that never calls
+``on_epoch`` is still graded on what it learned). The time spent evaluating is not the
 submission's: epochs are timed between callbacks. Over the time budget the call is stopped and
-the run keeps the epochs it finished.
+the run keeps the epochs it handed over.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ class TrainingRun:
     epoch_seconds: list[float] = field(default_factory=list)
     seconds: float = 0.0
     failure: CallFailed | None = None  # why it did not finish (timeout: over budget)
-    returned: object = None  # what train returned, unverified
+    final: float | None = None  # test accuracy of model.params after train returned
 
     @property
-    def final_accuracy(self) -> float:
-        return self.accuracies[-1] if self.accuracies else 0.0
+    def final_accuracy(self) -> float | None:
+        """The accuracy graded: the final weights', else the last epoch handed over; None: nothing to grade."""
+        if self.final is not None:
+            return self.final
+        return self.accuracies[-1] if self.accuracies else None
 
 
 def timed_training(box: Sandbox, data: MNIST, epochs: int = EPOCHS, time_budget: float | None = None,
@@ -61,12 +66,16 @@ def timed_training(box: Sandbox, data: MNIST, epochs: int = EPOCHS, time_budget:
 
     with ThreadPoolExecutor(max_workers=1) as evaluator:
         try:
-            run.returned = box.call("train", model, data.x_train, data.y_train, epochs=epochs, batch_size=BATCH_SIZE,
-                                    lr=LR, seed=seed, on_epoch=Callback(on_epoch, attach=(model, "params")),
-                                    timeout=time_budget)
+            box.call("train", model, data.x_train, data.y_train, epochs=epochs, batch_size=BATCH_SIZE, lr=LR,
+                     seed=seed, on_epoch=Callback(on_epoch, attach=(model, "params")), timeout=time_budget)
         except CallFailed as failure:
             run.failure = failure
         run.seconds = box.last_seconds
+        if run.failure is None:
+            try:
+                run.final = _test_accuracy(box.getattr(model, "params"), data)
+            except CallFailed as failure:
+                run.failure = failure
     run.accuracies = [evaluation.result() for evaluation in evaluations]
     return run
 

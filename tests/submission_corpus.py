@@ -18,7 +18,8 @@ REFERENCE_SOURCE = (ROOT / "reference" / "mlp.py").read_text()
 class Submission:
     code: str  # appended to the reference (or, with ``files``, the whole mlp.py)
     losers: frozenset[str] = frozenset()
-    trains: bool = False  # graded with the full 20-epoch timed training (slow: only where it matters)
+    trains: bool = False  # graded with the full 20-epoch timed training (slow: only where it matters); else
+    # with one informational epoch when train must lose points (its verified-step checks still count)
     diagnosis: str = ""  # a phrase the feedback must contain
     files: tuple[tuple[str, str], ...] = ()  # other modules beside mlp.py
 
@@ -318,6 +319,34 @@ MLP.forward = _forward_once
     "predict_returns_probabilities": Submission('''
 MLP.predict = lambda self, X: softmax(self.forward(X))
 ''', frozenset({"MLP"})),
+    "dx_wrong_only_for_non_square_W": Submission('''
+def linear_backward(dout, x, W):
+    dx = np.zeros_like(x)
+    for d in range(W.shape[1]):  # loops over M where D is meant: the same when W is square
+        dx[:, d] = dout @ W[d]
+    return dx, x.T @ dout, dout.sum(axis=0)
+''', frozenset({"linear_backward", "MLP"})),
+    "train_ignores_lr": Submission(train_variant().replace("sgd_step(model.params, grads, lr)",
+                                                           "sgd_step(model.params, grads, 0.1)"),
+                                   frozenset({"train"}), diagnosis="lr=0.1 (the default)"),
+    "train_ignores_batch_size": Submission(train_variant(stop="0, n, 64").replace(
+        "order[start:start + batch_size]", "order[start:start + 64]"), frozenset({"train"}), diagnosis="batch_size"),
+    "train_reinitialises_the_model": Submission(train_variant().replace(
+        "    rng = np.random.default_rng(seed)\n",
+        "    model.__init__(seed=seed)\n    rng = np.random.default_rng(seed)\n", 1),
+        frozenset({"train"}), diagnosis="re-initialised"),
+    "history_of_example_sums": Submission(train_variant().replace("history.append(total / seen)",
+                                                                  "history.append(total)"),
+                                          frozenset({"train"}), diagnosis="sum over the examples"),
+    "history_of_batch_sums": Submission(train_variant().replace(
+        "total += float(loss) * len(batch)", "total += float(loss)").replace(
+        "history.append(total / seen)", "history.append(total)"), frozenset({"train"}), diagnosis="sum of the batches"),
+    "history_of_the_last_batch": Submission(train_variant().replace("history.append(total / seen)",
+                                                                    "history.append(float(loss))"),
+                                            frozenset({"train"}), diagnosis="last batch"),
+    "on_epoch_after_every_batch": Submission(train_variant(batch_line=(
+        "Xb, yb = X[batch], y[batch]\n            if on_epoch is not None:\n"
+        "                on_epoch(epoch, 0.0)")), frozenset({"train"}), diagnosis="once after each epoch"),
     "labels_shuffled_apart_from_images": Submission(
         train_variant(batch_line="Xb, yb = X[batch], y[np.sort(batch)]"),
         frozenset({"train"}), trains=True, diagnosis="shuffled apart"),

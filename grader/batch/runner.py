@@ -35,6 +35,7 @@ class Row:
     components: dict[str, float] | None = None
     seconds: float = 0.0
     reason: str = ""
+    review: str = ""  # why the grade waits for an instructor (accuracy points withheld)
 
 
 class Grades(Protocol):
@@ -79,7 +80,7 @@ def _row_from_results(student: str, results_path: Path, status: str, seconds: fl
     if record.failure is not None:
         return Row(student, "error", seconds=seconds, reason=record.failure[:200])
     points = {component: score for component, (score, _) in record.component_points().items()}
-    return Row(student, status, record.score, points, seconds)
+    return Row(student, status, record.score, points, seconds, review=record.review or "")
 
 
 class Batch:
@@ -148,12 +149,12 @@ class Batch:
         tmp = path.with_name(".grades.csv.tmp")
         with open(tmp, "w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
-            writer.writerow(["student", "total", *COMPONENTS, "status", "seconds", "reason"])
+            writer.writerow(["student", "total", *COMPONENTS, "status", "seconds", "reason", "review"])
             for row in rows:
                 points = row.components or {}
                 writer.writerow([row.student, f"{row.total:.1f}",
                                  *(f"{points[c]:.1f}" if c in points else "" for c in COMPONENTS),
-                                 row.status, f"{row.seconds:.1f}", row.reason])
+                                 row.status, f"{row.seconds:.1f}", row.reason, row.review])
         os.replace(tmp, path)
         return path
 

@@ -32,7 +32,7 @@ def init_diagnosis(std: float, fan_in: int, fan_out: int) -> str:
     return ""
 
 
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def check_statistics(box, rng):
     """he_init draws with mean 0 and variance 2 / fan_in (normal or uniform)"""
     fan_in, fan_out = 500, 400

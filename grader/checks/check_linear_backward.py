@@ -33,8 +33,10 @@ def check_golden(box, golden):
 
 @pytest.mark.points(4)
 def check_finite_differences(box, rng):
-    """linear_backward agrees with central finite differences (fresh random inputs, full differences)"""
-    x, W, b, dout = rng.normal(size=(5, 4)), rng.normal(size=(4, 4)), rng.normal(size=4), rng.normal(size=(5, 4))
+    """linear_backward's dx, dW, db agree with central finite differences where N, D and M all differ"""
+    # Distinct N, D, M: a value that is right only when W is square (or N equals D) cannot pass.
+    n, d, m = (int(v) for v in rng.choice(np.arange(3, 10), size=3, replace=False))
+    x, W, b, dout = rng.normal(size=(n, d)), rng.normal(size=(d, m)), rng.normal(size=m), rng.normal(size=(n, m))
     dx, dW, db = three_arrays(box.call("linear_backward", dout, x, W), "linear_backward(dout, x, W)")
     # The layer's loss is sum(dout * (x @ W + b)): its gradients are what backward must return.
     numeric = {

@@ -110,7 +110,7 @@ def check_instances_share_nothing(box):
                                "or a class attribute; create them in __init__")
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def check_forward_golden(box, golden):
     """forward matches the oracle (fixed weights with non-zero biases and a square layer)"""
     model, _ = golden_model(box, golden)
@@ -118,7 +118,7 @@ def check_forward_golden(box, golden):
     expect_close(box.method(model, "forward", X), golden["mlp.logits"], "forward(X)")
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def check_loss_and_grads_golden(box, golden):
     """loss_and_grads matches the oracle: the loss and every gradient"""
     model, weights = golden_model(box, golden)
@@ -135,7 +135,7 @@ def check_loss_and_grads_golden(box, golden):
                      kind="bias_gradient" if key.startswith("b") else "gradient")
 
 
-@pytest.mark.points(5)
+@pytest.mark.points(4)
 def check_finite_differences(box, rng):
     """gradients agree with finite differences of its own loss (fresh random nets, random directions)"""
     for sizes in ((6, 5, 5, 4), (5, 7, 3)):
@@ -211,7 +211,7 @@ def check_backward_uses_latest_forward(box, rng):
                      alternatives=())
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def check_predict(box, rng):
     """predict returns (N,) integer labels: the arg-max of forward"""
     model = box.call("MLP", sizes=(6, 5, 4), seed=4)

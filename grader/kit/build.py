@@ -20,7 +20,7 @@ from grader import __version__
 from grader.assign.template import make_template
 from grader.calibration import CALIBRATION_FILE
 from grader.calibration import load as load_calibration
-from grader.contract import BATCH_SIZE, COMPONENTS, EPOCHS, LR
+from grader.contract import BATCH_SIZE, COMPONENTS, EPOCHS, LR, POINTS
 from grader.handout.bundle import FILES, InstructorTree, copy_grader, refuse_leaks, staged
 
 # Markdown and YAML, from the grader's own data only: no autoescaping (it would be HTML's).
@@ -31,7 +31,8 @@ _TEXT = jinja2.Environment(loader=jinja2.FileSystemLoader(FILES), undefined=jinj
 def student_readme(min_score: float) -> str:
     calibration = load_calibration(CALIBRATION_FILE)
     return _TEXT.get_template("README.md.j2").render(
-        components=", ".join(f"`{c}`" for c in COMPONENTS if c != "train"),
+        components=", ".join(f"`{c}`" for c in COMPONENTS if c != "train"), train_points=f"{POINTS['train']:g}",
+        points_table=[(name, f"{points:g}") for name, points in POINTS.items()],
         epochs=EPOCHS, batch=BATCH_SIZE, lr=LR, full_credit=f"{100 * calibration.full_credit:.1f}",
         zero_credit=f"{100 * calibration.zero_credit:.1f}", factor=f"{calibration.raw['timing']['budget_factor']:g}",
         min_score=f"{min_score:g}", version=__version__, calibration_id=calibration.id)

@@ -36,7 +36,7 @@ def _finite(value: object) -> object:
 def results_document(record: GradeRecord) -> dict:
     """The results dict of ``record`` (its ``summary`` is the top-level ``output``)."""
     extra = {"grader_version": record.grader_version or __version__, "calibration_id": record.calibration_id,
-             "seed": record.seed, "epochs": record.epochs, "only": record.only,
+             "seed": record.seed, "epochs": record.epochs, "only": record.only, "review": record.review,
              "sandbox": dataclasses.asdict(record.sandbox) if record.sandbox else None,
              "training": dataclasses.asdict(record.training) if record.training else None}
     if record.failure is not None:

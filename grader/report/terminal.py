@@ -25,6 +25,8 @@ def summary_text(grade: GradeRecord, width: int = 100) -> str:
         lines.append(f"{component:<16}{score:>6.1f} / {maximum:<4.0f}  {problem}")
     lines.append("-" * min(width, 100))
     lines.append(f"{'total':<16}{grade.score:>6.1f} / {grade.max_score:<4.0f}  ({grade.seconds:.0f} s)")
+    if grade.review is not None:
+        lines.append(f"review: the training's accuracy points are withheld for an instructor: {grade.review}")
     if grade.training is not None and grade.training.informational:
         lines.append(f"note: --epochs {grade.training.epochs} shortened the timed training; it gives no points")
     if grade.sandbox is not None and not grade.sandbox.confined:

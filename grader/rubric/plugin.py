@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from grader import calibration as calibration_files
-from grader.contract import COMPONENTS, POINTS
+from grader.contract import COMPONENTS, EPOCHS, POINTS
 from grader.data import MNIST, load_mnist
 from grader.record import CheckResult, GradeRecord, TrainingRecord
 from grader.rubric.feedback import CheckFailure
@@ -34,6 +34,7 @@ class GradingContext:
     only: frozenset[str] | None = None
     mnist_dir: str | None = None
     training_budget: float = 0.0  # seconds reserved for the timed training in the sandbox's budget
+    override_review: bool = False  # an instructor grants the accuracy points of an implausible run
 
     @property
     def epochs(self) -> int:
@@ -65,6 +66,7 @@ class RubricPlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(n): the check's maximum score")
         config.addinivalue_line("markers", "component(name): the contract component the check targets")
+        config.addinivalue_line("markers", "timed: judges the timed training run (informational under --epochs)")
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         kept = []
@@ -141,6 +143,11 @@ class RubricPlugin:
             status, score, output = "passed", points * fraction, note
         else:
             status, score, output = "failed", 0.0, explain(call.excinfo)
+        training = self._context.record.training
+        if item.get_closest_marker("timed") and training is not None and training.informational:
+            output = (f"informational: --epochs {training.epochs} shortened the training from {EPOCHS} epochs, so "
+                      f"this check gives no points.\n{output}").rstrip()
+            points = score = 0.0
         self._context.record.results.append(CheckResult(
             name=first_line_of_doc(item), component=item.get_closest_marker("component").args[0],
             max_score=points, score=round(score, 3), status=status, output=output,
