@@ -14,6 +14,7 @@ from pathlib import Path
 
 from grader.calibration import CALIBRATION_FILE, HERE
 from grader.errors import GraderError
+from grader.text import clean_text
 
 VERBS = {
     "grade": "grade a submission (a folder holding mlp.py): results.json, report.html (CONTRACT §2)",
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         # Imported here, so a light verb (data, assign) never loads pytest, Jinja2 or torch.
         return importlib.import_module(f"grader.{verb}").main(**options)
     except GraderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {clean_text(str(exc))}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -34,6 +34,10 @@ class SandboxStrength:
     landlock_error: str | None = None
     sessions_locked: bool = False  # seccomp refuses setsid(), so killing the session kills everything
     restarts: list[str] = field(default_factory=list)  # why each child before the last one ended
+    child_uid: int | None = None  # the user the child ran as (0: root, when the grader ran as root and could not drop)
+    processes_cap: int | None = None  # RLIMIT_NPROC of the child's own user; None: not capped
+    disk_cap: str = ""  # how its writes were capped in all: "tmpfs" (a private mount) or "watchdog" (polled)
+    disk_bytes: int = 0
 
     @property
     def confined(self) -> bool:
@@ -41,9 +45,16 @@ class SandboxStrength:
 
     def description(self) -> str:
         """One line for reports: which protections were active."""
-        if not self.confined:
-            return f"weaker: no Landlock ({self.landlock_error or 'unavailable'})"
-        return f"Landlock ABI {self.landlock_abi}" + (", sessions locked" if self.sessions_locked else "")
+        parts = [f"Landlock ABI {self.landlock_abi}" if self.confined else
+                 f"weaker: no Landlock ({self.landlock_error or 'unavailable'})"]
+        if self.sessions_locked:
+            parts.append("sessions locked")
+        if self.child_uid is not None:
+            parts.append("ran as root" if self.child_uid == 0 else f"unprivileged uid {self.child_uid}")
+        parts.append(f"at most {self.processes_cap} processes" if self.processes_cap else "processes not capped")
+        if self.disk_cap:
+            parts.append(f"writes capped at {self.disk_bytes >> 20} MiB by {self.disk_cap}")
+        return ", ".join(parts)
 
 
 @dataclass

@@ -128,8 +128,10 @@ HOSTILE = {
         "import socket\ndef softmax(logits):\n    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n",
         {"softmax": "raised"}, message="PermissionError", needs_landlock=4),
     "forges_frames": Hostile(
-        "import json, os, sys\ndef softmax(logits, _inner=softmax):\n"
-        "    os.write(json.load(open(sys.argv[1]))['response_fd'], b'MLPW' + bytes(12) + b'garbage')\n"
+        "import os\ndef softmax(logits, _inner=softmax):\n"
+        "    for _fd in range(3, 64):  # the config naming the reply pipe is unreadable: try every descriptor\n"
+        "        try: os.write(_fd, b'MLPW' + bytes(12) + b'garbage')\n"
+        "        except OSError: pass\n"
         "    return _inner(logits)\n", {"softmax": "protocol"}),
     "oversized_reply": Hostile("def softmax(logits):\n    return np.zeros((9000, 9000))\n",
                                {"softmax": "protocol"}, message="exceeds"),
@@ -138,7 +140,7 @@ HOSTILE = {
                               {"softmax": "raised"}, message="File too large"),
     "syntax_error": Hostile("def softmax(logits:\n", {c: "import_failed" for c in CHECKS}, replace=True,
                             message="importing mlp.py failed: raised SyntaxError"),
-    "hangs_on_import": Hostile("while True: pass\n", {c: "crashed" for c in CHECKS}, replace=True,
+    "hangs_on_import": Hostile("while True: pass\n", {c: "import_failed" for c in CHECKS}, replace=True,
                                message="while starting or importing"),
 }
 

@@ -23,6 +23,7 @@ from grader.batch.grade_process import Outcome, run_grade
 from grader.contract import COMPONENTS
 from grader.report.results_json import UnreadableResults, failure_reason, read_results
 from grader.summary.class_page import write_index
+from grader.text import clean_text, csv_cell
 
 
 @dataclass
@@ -125,8 +126,9 @@ class Batch:
                 failures += row.status in ("unusable", "error")
                 done = len(rows)
                 eta = (time.monotonic() - started) / done * (len(students) - done)
-                print(f"[{done}/{len(students)}] {row.student}: {row.status} {row.total:.1f}  "
-                      f"ETA {eta:.0f} s, failures so far {failures}", file=self.progress, flush=True)
+                line = (f"[{done}/{len(students)}] {row.student}: {row.status} {row.total:.1f}  "
+                        f"ETA {eta:.0f} s, failures so far {failures}")
+                print(clean_text(line), file=self.progress, flush=True)
         except KeyboardInterrupt:
             self.stop()
             print("interrupted: finished grades are kept; run again to grade the rest", file=self.progress)
@@ -152,9 +154,9 @@ class Batch:
             writer.writerow(["student", "total", *COMPONENTS, "status", "seconds", "reason", "review"])
             for row in rows:
                 points = row.components or {}
-                writer.writerow([row.student, f"{row.total:.1f}",
+                writer.writerow([csv_cell(row.student), f"{row.total:.1f}",
                                  *(f"{points[c]:.1f}" if c in points else "" for c in COMPONENTS),
-                                 row.status, f"{row.seconds:.1f}", row.reason, row.review])
+                                 row.status, f"{row.seconds:.1f}", csv_cell(row.reason), csv_cell(row.review)])
         os.replace(tmp, path)
         return path
 

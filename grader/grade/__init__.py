@@ -22,6 +22,7 @@ from grader.report.results_json import write_failure, write_results
 from grader.report.terminal import summary_text
 from grader.rubric.run import grade
 from grader.submission import module_dir
+from grader.text import clean_text
 
 
 def main(submission: Path, out: Path | None = None, only: str | None = None, epochs: int | None = None,
@@ -35,7 +36,7 @@ def main(submission: Path, out: Path | None = None, only: str | None = None, epo
     name = submission.resolve().name
     out = out or Path("reports") / name
     out.mkdir(parents=True, exist_ok=True)
-    print(f"grading {folder} ...", flush=True)
+    print(clean_text(f"grading {folder} ..."), flush=True)
     try:
         record = grade(folder, epochs=epochs or EPOCHS, only=selected, mnist_dir=mnist_dir,
                        calibration_path=calibration, override_review=override_review)
@@ -51,7 +52,7 @@ def main(submission: Path, out: Path | None = None, only: str | None = None, epo
     write_report(out / "report.html", record, title, band)
     _write_extras(record, title, name, summary_md, junitxml)
     print(record.summary)
-    print(f"wrote {out / 'results.json'} and {out / 'report.html'}")
+    print(clean_text(f"wrote {out / 'results.json'} and {out / 'report.html'}"))
     if min_score is not None and record.score < min_score:
         # Exit 1, distinct from 2 (unusable input): CI fails the job, the reports are already written.
         print(f"score {record.score:.1f} is below the minimum {min_score:g}", file=sys.stderr)

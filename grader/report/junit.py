@@ -15,13 +15,14 @@ from pathlib import Path
 
 from grader.record import CheckResult, GradeRecord
 from grader.report.results_json import write_atomically
+from grader.text import clean_text
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def xml_text(text: str) -> str:
-    """``text`` with every character XML 1.0 forbids replaced by U+FFFD."""
-    return _NOT_XML.sub("\ufffd", text)
+    """``text`` without terminal control sequences, and every other character XML 1.0 forbids as U+FFFD."""
+    return _NOT_XML.sub("\ufffd", clean_text(text))
 
 
 def _lost_points(result: CheckResult) -> bool:

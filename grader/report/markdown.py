@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from grader.record import GradeRecord
 from grader.report.terminal import component_totals
+from grader.text import clean_text
 
 _ESCAPES = str.maketrans({"|": "\\|", "<": "&lt;", ">": "&gt;", "`": "\\`", "*": "\\*", "_": "\\_", "[": "\\[",
                           "]": "\\]", "\n": " ", "\r": " "})
 
 
 def escape(text: str, limit: int = 200) -> str:
+    text = clean_text(text)
     text = text if len(text) <= limit else text[:limit] + "…"
     return text.translate(_ESCAPES)
 

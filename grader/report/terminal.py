@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grader.record import GradeRecord
+from grader.text import clean_text
 
 
 def component_totals(grade: GradeRecord) -> list[tuple[str, float, float, str]]:
@@ -31,4 +32,4 @@ def summary_text(grade: GradeRecord, width: int = 100) -> str:
         lines.append(f"note: --epochs {grade.training.epochs} shortened the timed training; it gives no points")
     if grade.sandbox is not None and not grade.sandbox.confined:
         lines.append("note: Landlock was not available; the sandbox was weaker (limits and process isolation only)")
-    return "\n".join(lines)
+    return clean_text("\n".join(lines))

@@ -10,12 +10,14 @@ computes every verdict itself.
 import io
 import json
 import os
+import shutil
 import sys
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import landlock  # noqa: E402  (the agent's own modules sit beside it, on the path set just above)
 import limits  # noqa: E402
 import numpy  # noqa: E402  (imported before confinement: it needs to read its own files)
 import wire  # noqa: E402
@@ -125,11 +127,24 @@ def main() -> None:
                                   errors="backslashreplace", write_through=True)
     limits.apply(**config["limits"])
     limits.become_subreaper()
-    strength = {"landlock_abi": 0, "landlock_error": None, "sessions_locked": limits.forbid_new_sessions()}
+    strength = {"landlock_abi": 0, "landlock_error": None, "disk_cap": "watchdog", "child_uid": os.getuid()}
+    drop, disk = config["drop"], config["disk"]
+    if disk["tmpfs"]:
+        # Root only, and before the privileges go: the work dir becomes a capped tmpfs of its own.
+        owner = (drop["uid"], drop["gid"]) if drop else (os.getuid(), os.getgid())
+        try:
+            limits.private_tmpfs(config["box"], disk["bytes"], disk["files"], *owner)
+            strength["disk_cap"] = "tmpfs"
+        except OSError as exc:
+            strength["disk_error"] = str(exc)
+    strength["sessions_locked"] = limits.forbid_new_sessions()
+    if drop:
+        limits.drop_to(drop["uid"], drop["gid"])
+        strength["child_uid"] = os.getuid()
+    shutil.copytree(config["source"], config["module_dir"])
+    os.chdir(config["module_dir"])
     if config["landlock"]:
         try:
-            import landlock  # noqa: PLC0415
-
             strength["landlock_abi"] = landlock.restrict(config["read"], config["write"])
         except OSError as exc:
             strength["landlock_error"] = str(exc)

@@ -6,26 +6,76 @@ Copied into the child, so it imports only the standard library.
 from __future__ import annotations
 
 import ctypes
+import os
+import platform
 import resource
 
-_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_CHILD_SUBREAPER, _PR_SET_KEEPCAPS = 36, 8
+_CLONE_NEWNS, _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 0x00020000, 2, 4, 0x4000, 1 << 18
+_CAPABILITY_VERSION_3, _CAP_DAC_READ_SEARCH = 0x20080522, 2
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
-def apply(memory_bytes: int, cpu_seconds: int, file_bytes: int, open_files: int) -> None:
-    """Cap address space, CPU time, file size, open descriptors; forbid core dumps.
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"{what}: {os.strerror(number)}")
 
-    CPU: SIGXCPU at ``cpu_seconds`` (the process dies by it), SIGKILL 5 s later.
+
+def apply(memory_bytes: int, cpu_seconds: int, file_bytes: int, open_files: int, processes: int | None) -> None:
+    """Cap address space, CPU time, file size, open descriptors and (when given) processes; no core dumps.
+
+    CPU: SIGXCPU at ``cpu_seconds`` (the process dies by it), SIGKILL 5 s later. ``processes``
+    (RLIMIT_NPROC) counts every process and thread of the user, so it is set only for a user of
+    the sandbox's own (``drop_to``); root is never bound by it.
     """
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if processes is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+
+
+def private_tmpfs(path: str, size_bytes: int, files: int, uid: int, gid: int) -> None:
+    """Mount a tmpfs of at most ``size_bytes`` and ``files`` at ``path``, seen by this process alone.
+
+    In a mount namespace of its own, so the mount vanishes with the last process in it and the
+    host sees only the empty folder. Needs CAP_SYS_ADMIN (root); raises OSError otherwise.
+    """
+    _check(_libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate /")
+    options = f"size={size_bytes},nr_inodes={files},mode=0700,uid={uid},gid={gid}".encode()
+    _check(_libc.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options), "mount tmpfs")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_to(uid: int, gid: int) -> None:
+    """Become the unprivileged ``uid``:``gid``, keeping only CAP_DAC_READ_SEARCH.
+
+    That one capability lets the interpreter go on reading its own installation where it sits
+    below a private home (root's pyenv in /root, mode 0700); Landlock still decides what may be
+    read, and with no_new_privs no program it starts gains anything.
+    """
+    _check(_libc.prctl(_PR_SET_KEEPCAPS, 1, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)")
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    data = (_CapData * 2)(_CapData(1 << _CAP_DAC_READ_SEARCH, 1 << _CAP_DAC_READ_SEARCH, 0), _CapData(0, 0, 0))
+    _check(_libc.capset(ctypes.byref(_CapHeader(_CAPABILITY_VERSION_3, 0)), data), "capset")
 
 
 def become_subreaper() -> None:
     """Adopt orphaned descendants, so a daemonised grandchild stays below this process to be killed."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 # seccomp: refuse setsid(), so nothing the child starts can leave its session, and killing
@@ -47,8 +97,6 @@ class _SockFprog(ctypes.Structure):
 
 def forbid_new_sessions() -> bool:
     """Install the setsid() filter; return False where this architecture or kernel has no seccomp."""
-    import platform  # noqa: PLC0415
-
     if platform.machine() not in _SETSID:
         return False
     arch, setsid = _SETSID[platform.machine()]
@@ -63,7 +111,6 @@ def forbid_new_sessions() -> bool:
     ]
     filters = (_SockFilter * len(program))(*(_SockFilter(*row) for row in program))
     fprog = _SockFprog(len(program), filters)
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return False
-    return libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0
+    return _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0

@@ -6,6 +6,8 @@ import os
 import threading
 from collections import deque
 
+from grader.text import clean_text
+
 
 class CapturedStream:
     """Drains a pipe on a daemon thread, keeping ``head`` bytes from the start and ``tail`` from the end.
@@ -51,4 +53,4 @@ class CapturedStream:
             omitted = self.total - len(self._head) - len(tail)
             head = bytes(self._head)
         marker = f"\n[... {omitted} bytes omitted ...]\n".encode() if omitted > 0 else b""
-        return (head + marker + tail).decode("utf-8", errors="replace")
+        return clean_text((head + marker + tail).decode("utf-8", errors="replace"))

@@ -30,6 +30,7 @@ from pathlib import Path
 from grader.kill import AT_ONCE, DYING_CHILD, describe_exit, kill_leftovers, stop
 from grader.record import SandboxStrength
 from grader.submission import submission_files
+from grader.text import clean_text
 
 from . import wire
 from .output import CapturedStream
@@ -48,8 +49,12 @@ class Limits:
     call_timeout: float = 60.0  # one call
     budget: float = 1800.0  # the whole grade, every call and restart included
     startup_timeout: float = 30.0  # a fresh child's start (interpreter + NumPy)
+    import_timeout: float = 10.0  # importing mlp.py (module-level code should only define things)
     memory_bytes: int = 3 << 30  # RLIMIT_AS of the child
     file_bytes: int = 64 << 20  # RLIMIT_FSIZE: any file the child writes
+    disk_bytes: int = 256 << 20  # everything the child writes, in all (tmpfs size, or the watchdog's cap)
+    disk_files: int = 10_000  # files and folders the child may create
+    processes: int = 64  # processes and threads of the child's own user (RLIMIT_NPROC; when run by root)
     open_files: int = 64
     blas_threads: int = 1
     max_reply_bytes: int = 256 << 20  # body of one frame from the child
@@ -59,8 +64,8 @@ class Limits:
 class CallFailed(Exception):
     """A call into the submission did not return a usable value.
 
-    ``kind`` is one of: raised, not_implemented, import_failed, timeout, crashed, protocol,
-    unsendable, budget, lost_object. ``message`` is one line; ``detail`` may hold a traceback.
+    ``kind`` is one of: raised, not_implemented, import_failed, timeout, stopped, disk, crashed,
+    protocol, unsendable, budget, lost_object. ``message`` is one line; ``detail`` may hold a traceback.
     """
 
     kind: str
@@ -80,10 +85,28 @@ class _ChildGone(Exception):
     pass
 
 
+class _Stopped(Exception):
+    """The child sits stopped (SIGSTOP, SIGTSTP, a tracer): it would never answer."""
+
+
+class _DiskFull(Exception):
+    """The watchdog saw the child's work dir pass its cap."""
+
+
+POLL_SECONDS = 0.5  # how often a waiting parent looks for a stopped child and (watchdog) the disk
+# A child first seen stopped is given this long to be continued before it is killed (a debugger's
+# brief stop, a job-control race): "within a second or two".
+STOP_GRACE = 1.0
+# The uids of sandbox users when the grader runs as root: one per grading process, so RLIMIT_NPROC
+# (which counts the whole user's processes) binds each grade alone. No passwd entry is needed.
+SANDBOX_UID_BASE = 1 << 20
+
+
 @dataclass
 class _Child:
     process: subprocess.Popen
     workdir: Path
+    box: Path  # where it may write
     request_fd: int
     response_fd: int
     stdout: CapturedStream
@@ -91,6 +114,7 @@ class _Child:
     generation: int
     pidfd: int  # readable once the child has exited
     import_failure: CallFailed | None = None
+    stopped_since: float | None = None  # when the parent first saw it stopped
 
 
 def readable_paths() -> list[str]:
@@ -145,6 +169,8 @@ class Sandbox:
         self._generation = 0
         self._callbacks: list[wire.Callback] = []
         self._workdirs: list[Path] = []  # every child's, recorded before the child starts
+        self._failed_starts = 0
+        self._unstartable: CallFailed | None = None  # set once mlp.py failed to import twice
 
     # ---- public API -------------------------------------------------------------------------
     def call(self, name: str, *args: object, return_args: bool = False, timeout: float | None = None,
@@ -170,6 +196,11 @@ class Sandbox:
         """Write ``values`` into the model's own ``params`` arrays, in place."""
         self._check_handle(handle)
         self._request({"op": "write_params", "handle": handle, "values": values}, None)
+
+    @property
+    def children_started(self) -> int:
+        """How many child processes this sandbox has started (the first one and every restart)."""
+        return len(self._workdirs)
 
     def output(self) -> tuple[str, str]:
         """Captured (stdout, stderr) of every child, head and tail of each; complete once closed."""
@@ -206,6 +237,8 @@ class Sandbox:
     def _request(self, message: dict, timeout: float | None) -> object:
         if self._remaining() <= 0:
             raise CallFailed("budget", f"the grading time budget of {self.limits.budget:.0f} s is used up")
+        if self._unstartable is not None:
+            raise self._unstartable
         child = self._ensure_child()
         if child.import_failure is not None:
             raise child.import_failure
@@ -231,6 +264,10 @@ class Sandbox:
         except _Timeout:
             self._discard_child("timeout")
             raise CallFailed("timeout", f"did not finish within {limit:.1f} s and was stopped") from None
+        except _Stopped:
+            raise self._stopped_failure() from None
+        except _DiskFull:
+            raise self._disk_failure() from None
         except _ChildGone:
             cause = self._discard_child()
             raise CallFailed("crashed", f"the submission's process {cause}") from None
@@ -247,7 +284,10 @@ class Sandbox:
 
     def _unpack(self, reply: object, with_args: bool) -> object:
         if isinstance(reply, dict) and "error" in reply and isinstance(reply["error"], dict):
-            raise _failure_from(reply["error"])
+            failure = _failure_from(reply["error"])
+            if "No space left on device" in failure.message and self.strength.disk_cap == "tmpfs":
+                raise self._disk_failure()  # the tmpfs is full: free it with the child, say why in plain words
+            raise failure
         if not (isinstance(reply, dict) and "ok" in reply and (not with_args or "args" in reply)):
             self._discard_child("protocol error")
             raise CallFailed("protocol", "the submission's process sent a reply of the wrong form")
@@ -278,9 +318,13 @@ class Sandbox:
             buffer = bytearray()
             while len(buffer) < count:
                 remaining = deadline - time.monotonic()
-                ready = select.select([child.response_fd, child.pidfd], [], [], max(remaining, 0))[0]
+                ready = select.select([child.response_fd, child.pidfd], [], [], min(max(remaining, 0),
+                                                                                   POLL_SECONDS))[0]
                 if not ready:
-                    raise _Timeout
+                    self._watch(child)
+                    if remaining <= POLL_SECONDS:
+                        raise _Timeout
+                    continue
                 if child.response_fd not in ready:
                     # The child is gone, but what it started may still hold the pipe open: EOF
                     # would never come.
@@ -292,7 +336,7 @@ class Sandbox:
             return buffer
 
         generation = child.generation
-        return wire.read_frame(read_exact, self.limits.max_reply_bytes,
+        return wire.read_frame(read_exact, self.limits.max_reply_bytes, text=_child_text,
                                resolve_handle=lambda number: wire.Handle(number, generation))
 
     def _write(self, child: _Child, frame: list, deadline: float) -> None:
@@ -300,14 +344,40 @@ class Sandbox:
             view = memoryview(chunk).cast("B")
             while view:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([], [child.request_fd], [], remaining)[1]:
+                if remaining <= 0:
                     raise _Timeout
+                if not select.select([], [child.request_fd], [], min(remaining, POLL_SECONDS))[1]:
+                    self._watch(child)
+                    continue
                 try:
                     view = view[os.write(child.request_fd, view):]
                 except BlockingIOError:
                     continue
                 except BrokenPipeError:
                     raise _ChildGone from None
+
+    def _watch(self, child: _Child) -> None:
+        """While waiting on the child: is it stopped for good, or (watchdog) past its disk cap?"""
+        if _is_stopped(child.process.pid):
+            stopped_since = child.stopped_since or time.monotonic()
+            child.stopped_since = stopped_since
+            if time.monotonic() - stopped_since >= STOP_GRACE:
+                raise _Stopped
+        else:
+            child.stopped_since = None
+        if self.strength.disk_cap == "watchdog" and _over(child.box, self.limits.disk_bytes, self.limits.disk_files):
+            raise _DiskFull
+
+    def _stopped_failure(self) -> CallFailed:
+        self._discard_child("was stopped (SIGSTOP, SIGTSTP or a debugger) and killed")
+        return CallFailed("stopped", "the submission's process stopped itself (SIGSTOP, SIGTSTP or a debugger) "
+                                     "and was killed")
+
+    def _disk_failure(self) -> CallFailed:
+        self._discard_child("wrote past the disk cap")
+        return CallFailed("disk", f"the submission wrote more than {self.limits.disk_bytes >> 20} MiB or "
+                                  f"{self.limits.disk_files} files in all into its work dir; it was stopped and "
+                                  "the work dir removed")
 
     def _expect_silence(self, child: _Child) -> None:
         """Nothing may follow a reply: stray bytes mean someone else writes on the pipe."""
@@ -323,27 +393,36 @@ class Sandbox:
         return self._child
 
     def _start_child(self) -> _Child:
+        """A fresh child, greeted and with mlp.py imported (or its import failure kept for every call)."""
         self._generation += 1
         # The grading process's pid in the name tells concurrent graders' sandboxes apart.
         workdir = Path(tempfile.mkdtemp(prefix=f"mlp-sandbox-{os.getpid()}-")).resolve()
         self._workdirs.append(workdir)
-        agent_dir = workdir / ".agent"
+        # .agent: the child's own code and config; source: the submission's copy, which the child
+        # copies into box/submission; box: all the child may write (a capped tmpfs where possible).
+        agent_dir, source, box = workdir / ".agent", workdir / "source", workdir / "box"
         agent_dir.mkdir()
+        box.mkdir()
         for name in _AGENT_FILES:
             shutil.copyfile(_PACKAGE_DIR / name, agent_dir / name)
-        module_dir = workdir / "submission"
-        _copy_submission(self.module_dir, module_dir)
+        _copy_submission(self.module_dir, source)
+        drop = None
+        if privileged():
+            drop = {"uid": SANDBOX_UID_BASE + os.getpid(), "gid": SANDBOX_UID_BASE + os.getpid()}
+            os.chown(box, drop["uid"], drop["gid"])
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         limits = self.limits
         config = {
-            "module_dir": str(module_dir), "request_fd": request_read, "response_fd": response_write,
-            "landlock": self.landlock, "read": readable_paths() + ["/dev/urandom"],
-            "write": [str(workdir), "/dev/null"],
+            "source": str(source), "box": str(box), "module_dir": str(box / "submission"),
+            "request_fd": request_read, "response_fd": response_write, "landlock": self.landlock,
+            "read": readable_paths() + ["/dev/urandom"], "write": [str(box), "/dev/null"],
+            "drop": drop, "disk": {"bytes": limits.disk_bytes, "files": limits.disk_files, "tmpfs": privileged()},
             "limits": {"memory_bytes": limits.memory_bytes, "cpu_seconds": math.ceil(limits.budget) + 1,
-                       "file_bytes": limits.file_bytes, "open_files": limits.open_files},
+                       "file_bytes": limits.file_bytes, "open_files": limits.open_files,
+                       "processes": limits.processes if drop else None},
         }
         # A file, not an argument: one argument is capped at 128 KiB and the read list can be long.
         config_path = agent_dir / "config.json"
@@ -351,7 +430,7 @@ class Sandbox:
         try:
             process = subprocess.Popen(
                 [sys.executable, "-I", str(agent_dir / "agent.py"), str(config_path)],
-                cwd=module_dir, env=child_env(workdir, limits.blas_threads), stdin=subprocess.DEVNULL,
+                cwd=workdir, env=child_env(box, limits.blas_threads), stdin=subprocess.DEVNULL,
                 stdout=out_write, stderr=err_write, pass_fds=(request_read, response_write),
                 start_new_session=True)
         finally:
@@ -360,33 +439,46 @@ class Sandbox:
         os.set_blocking(request_write, False)
         streams = (CapturedStream(out_read), CapturedStream(err_read))
         self._streams.append(streams)
-        child = _Child(process, workdir, request_write, response_read, *streams, generation=self._generation,
+        child = _Child(process, workdir, box, request_write, response_read, *streams, generation=self._generation,
                        pidfd=os.pidfd_open(process.pid))
         self._child = child
         try:
             hello = self._read(child, time.monotonic() + min(limits.startup_timeout, max(self._remaining(), 0)))
             if not (isinstance(hello, dict) and isinstance(hello.get("hello"), dict)):
                 raise wire.ProtocolError("the child's greeting has the wrong form")
-            self._note_strength(hello["hello"])
+            self._note_strength(hello["hello"], drop is not None)
             self._write(child, wire.encode({"op": "import"}), time.monotonic() + limits.startup_timeout)
-            reply = self._read(child, time.monotonic() + min(limits.call_timeout, max(self._remaining(), 0)))
+            reply = self._read(child, time.monotonic() + min(limits.import_timeout, max(self._remaining(), 0)))
             if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
                 failure = _failure_from(reply["error"])
                 child.import_failure = CallFailed("import_failed", f"importing mlp.py failed: {failure.message}",
                                                   failure.detail, failure.exc_type)
-        except (_Timeout, _ChildGone, wire.ProtocolError) as exc:
-            cause = self._discard_child("did not start in time" if isinstance(exc, _Timeout) else None)
-            raise CallFailed("crashed", f"the submission's process {cause} while starting or importing mlp.py") \
-                from None
+        except (_Timeout, _ChildGone, _Stopped, _DiskFull, wire.ProtocolError) as exc:
+            cause = self._discard_child({_Timeout: f"did not answer within the {limits.import_timeout:.0f} s allowed",
+                                         _Stopped: "was stopped (SIGSTOP, SIGTSTP or a debugger)",
+                                         _DiskFull: "wrote past the disk cap"}.get(type(exc)))
+            failure = CallFailed("import_failed", f"the submission's process {cause} while starting or "
+                                                  f"importing mlp.py")
+            self._failed_starts += 1
+            if self._failed_starts > 1:
+                # One retry (a loaded machine can be slow once); then every call fails at once with this.
+                self._unstartable = failure
+            raise failure from None
         return child
 
-    def _note_strength(self, hello: dict) -> None:
+    def _note_strength(self, hello: dict, dropped: bool) -> None:
         abi, error = hello.get("landlock_abi"), hello.get("landlock_error")
-        self.strength.landlock_abi = abi if type(abi) is int and abi >= 0 else 0
-        self.strength.landlock_error = str(error)[:_MAX_MESSAGE] if error else None
-        self.strength.sessions_locked = hello.get("sessions_locked") is True
+        strength = self.strength
+        strength.landlock_abi = abi if type(abi) is int and abi >= 0 else 0
+        strength.landlock_error = str(error)[:_MAX_MESSAGE] if error else None
+        strength.sessions_locked = hello.get("sessions_locked") is True
         if not self.landlock:
-            self.strength.landlock_error = "Landlock was turned off"
+            strength.landlock_error = "Landlock was turned off"
+        uid = hello.get("child_uid")
+        strength.child_uid = uid if type(uid) is int else None
+        strength.processes_cap = self.limits.processes if dropped and uid != 0 else None
+        strength.disk_cap = "tmpfs" if hello.get("disk_cap") == "tmpfs" else "watchdog"
+        strength.disk_bytes = self.limits.disk_bytes
 
     def _discard_child(self, reason: str | None = None, closing: bool = False) -> str:
         """Kill the current child's tree and remove its work dir; return the cause of its end.
@@ -405,6 +497,40 @@ class Sandbox:
         if reason is not None or returncode is not None:
             self.strength.restarts.append(cause)
         return cause
+
+
+def privileged() -> bool:
+    """The grader runs as root: its child can get a user of its own and a private capped tmpfs."""
+    return os.geteuid() == 0
+
+
+def _is_stopped(pid: int) -> bool:
+    """The process is in a stopped or traced state (``T`` or ``t`` in /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
+    except (OSError, IndexError):
+        return False
+
+
+def _over(folder: Path, max_bytes: int, max_files: int) -> bool:
+    """More than ``max_bytes`` (allocated) or ``max_files`` entries below ``folder``."""
+    total, count = 0, 0
+    for directory, subdirs, files in os.walk(folder):
+        for name in subdirs + files:
+            count += 1
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
+            except OSError:
+                continue  # removed meanwhile
+            if total > max_bytes or count > max_files:
+                return True
+    return False
+
+
+def _child_text(text: str) -> str:
+    """A string from the child: valid UTF-8 (wire.valid_text), no terminal control sequences."""
+    return clean_text(wire.valid_text(text))
 
 
 def _failure_from(error: dict) -> CallFailed:

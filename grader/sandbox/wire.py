@@ -174,8 +174,9 @@ def valid_text(text: str) -> str:
 def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...]]], body: bytearray,
                 resolve_handle: Callable[[int], object] | None = None,
                 make_callback: Callable[[int, dict | None], object] | None = None,
-                make_rng: Callable[[int], object] | None = None) -> object:
-    """Rebuild the value of a parsed frame; arrays are writable views into ``body``."""
+                make_rng: Callable[[int], object] | None = None,
+                text: Callable[[str], str] = valid_text) -> object:
+    """Rebuild the value of a parsed frame; arrays are writable views into ``body``; ``text`` filters strings."""
     views, offset = [], 0
     for dtype, shape in arrays:
         count = math.prod(shape)
@@ -184,7 +185,7 @@ def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...]]],
 
     def build(value: object) -> object:
         if isinstance(value, str):
-            return valid_text(value)
+            return text(value)
         if isinstance(value, list):
             return [build(v) for v in value]
         if not isinstance(value, dict):
@@ -197,7 +198,7 @@ def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...]]],
         if len(value) == 1 and "__tuple__" in value and isinstance(value["__tuple__"], list):
             return tuple(build(v) for v in value["__tuple__"])
         if len(value) == 1 and "__dict__" in value and isinstance(value["__dict__"], dict):
-            return {valid_text(k): build(v) for k, v in value["__dict__"].items()}
+            return {text(k): build(v) for k, v in value["__dict__"].items()}
         if len(value) == 1 and value.get("__float__") in ("nan", "inf", "-inf"):
             return float(value["__float__"])
         if len(value) == 1 and type(value.get("__handle__")) is int:
