@@ -25,6 +25,8 @@ VERBS = {
     "kit": "(instructor) build the student kit, without the solution",
     "gradescope": "(instructor) build the Gradescope autograder zip",
     "calibrate": "(instructor) train reference and oracle: thresholds, golden fixtures, timing",
+    "classroom": "results.json as a GitHub Classroom runner result (base64 JSON for its reporter)",
+    "export": "a class's grades as a CSV that Canvas or Moodle imports",
 }
 
 
@@ -50,6 +52,13 @@ def _declare(verb: str, parser: argparse.ArgumentParser) -> None:
         add("--summary-md", type=Path, help="also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
         add("--junitxml", type=Path, help="also write the checks as JUnit XML here (one testcase per check)")
         add("--min-score", type=float, help="exit with status 1 when the total is below this (for CI)")
+        add("--seed", type=int, help="replay a grade: the seed its report states (default: a fresh one)")
+        add("--deadline", type=float, help="seconds the whole grade may take; the timed training gets what is "
+                                           "left (default: $MLP_GRADER_DEADLINE, else none)")
+        add("--memory-mb", type=float, help="the submission's address space in MiB (default: $MLP_GRADER_MEMORY_MB, "
+                                            "else 3072)")
+        add("--leaderboard", action="store_true", help="add Gradescope's leaderboard (test accuracy, training "
+                                                       "seconds) to results.json")
         add("--override-review", action="store_true",
             help="(instructor) grant the accuracy points of a run flagged for review, after looking at it")
     elif verb == "summary":
@@ -68,7 +77,23 @@ def _declare(verb: str, parser: argparse.ArgumentParser) -> None:
                 help="the kit's CI workflow fails below this total (default 60; MLP_MIN_SCORE overrides)")
         else:
             add("--out", type=Path, default=Path("autograder.zip"), help="the zip to write")
+            add("--deadline", type=float, default=argparse.SUPPRESS,
+                help="seconds a grade may take in all (default: Gradescope's 10-minute limit less a margin)")
+            add("--memory-mb", type=int, default=argparse.SUPPRESS,
+                help="the submission's address space in MiB (default: with the grader, within Gradescope's 768 MB)")
+            add("--leaderboard", action="store_true", help="show Gradescope's leaderboard (accuracy, seconds)")
         add("--source", type=Path, default=Path("."), help="the grader's repository holding reference/ (default: .)")
+    elif verb == "classroom":
+        add("results", type=Path, help="a grade's results.json")
+        add("--github-output", type=Path, help="append result=<base64> to this file ($GITHUB_OUTPUT)")
+        add("--runner", default="mlp", help="the runner id the reporter step names (default: mlp)")
+    elif verb == "export":
+        add("folder", type=Path, help="folder holding one sub-folder of results per student (a batch's --out)")
+        add("--format", dest="lms", choices=("canvas", "moodle"), required=True, help="the LMS to import into")
+        add("--roster", type=Path, help="CSV with a 'folder' column and the LMS's identifiers "
+                                        "(name, id, sis_user_id, sis_login_id, section, email, username, idnumber)")
+        add("--assignment", default="MLP assignment", help="the grade column's name (default: MLP assignment)")
+        add("--out", type=Path, help="the file to write (default: FOLDER/<format>.csv)")
     elif verb == "calibrate":
         add("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
         add("--out-dir", type=Path, default=HERE, help="where to write (default: the grader package)")

@@ -71,10 +71,11 @@ class TrainingRecord:
     losses: list[float] = field(default_factory=list)  # the mean loss each on_epoch reported
     epoch_seconds: list[float] = field(default_factory=list)
     stopped: str | None = None  # why train did not finish (over budget, crashed)
-    final_accuracy: float | None = None  # of model.params after train returned (what is graded)
+    final_accuracy: float | None = None  # graded: of model.params after train returned, else the last epoch's
     review: str | None = None  # why the run is implausible: accuracy points withheld for an instructor
     review_overridden: bool = False  # an instructor looked and granted the points (grade --override-review)
     ignores_given_weights: bool = False  # the exact-step check saw train start from other weights
+    deadline_limited: bool = False  # the budget was shrunk to what the grade's --deadline left
 
 
 @dataclass
@@ -87,6 +88,7 @@ class GradeRecord:
 
     results: list[CheckResult] = field(default_factory=list)
     seed: int = 0  # draws this grade's random inputs
+    replay: str = ""  # the command that grades again with the same random inputs
     epochs: int = EPOCHS
     only: list[str] | None = None  # --only components, in contract order
     calibration_id: str = ""
@@ -98,6 +100,8 @@ class GradeRecord:
     stdout: str = ""  # head and tail of what the submission printed (report.html only)
     stderr: str = ""
     failure: str | None = None
+    incomplete: bool = False  # written while grading still ran (a grade killed there keeps what it had)
+    leaderboard: bool = False  # results.json carries Gradescope's leaderboard (test accuracy, seconds)
 
     @property
     def review(self) -> str | None:

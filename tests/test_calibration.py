@@ -80,4 +80,10 @@ def test_calibration_is_reproducible_within_its_documented_margin(committed, tmp
     margin = committed.raw["thresholds"]["reproducibility_margin"]
     for key in ("full_credit", "zero_credit"):
         assert abs(rerun["thresholds"][key] - committed.raw["thresholds"][key]) <= margin
-    assert rerun["golden_sha256"] == committed.raw["golden_sha256"]
+    # The golden values agree to rounding: another CPU's matmul kernels may sum in another order, so
+    # the bytes (and the checksum) can differ from machine to machine; a value cannot.
+    with np.load(tmp_path / "golden.npz") as fresh, np.load(calibration_files.GOLDEN_FILE) as kept:
+        assert sorted(fresh.files) == sorted(kept.files)
+        for key in kept.files:
+            assert fresh[key].dtype == kept[key].dtype and fresh[key].shape == kept[key].shape, key
+            np.testing.assert_allclose(fresh[key], kept[key], rtol=1e-12, atol=1e-14, err_msg=key)

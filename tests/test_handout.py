@@ -7,12 +7,15 @@ runner runs them; the Gradescope zip is unpacked under a temporary root laid out
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
 import stat
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -92,41 +95,117 @@ def test_kit_workflow_follows_the_github_actions_schema(kit, tmp_path, broken):
     assert (done.returncode != 0) == broken, done.stdout + done.stderr
 
 
-def run_workflow(kit: Path, summary: Path, variables: dict[str, str]) -> str:
-    """Run the workflow's shell steps in ``kit`` as a GitHub runner would; return the job's conclusion.
+JOB = "run-autograding-tests"  # the job id GitHub Classroom's generated workflow uses
+REPORTER_ACTION = "classroom-resources/autograding-grading-reporter@v1"
+VENDORED_REPORTER = ROOT.parent / "shared" / "vendor" / "autograding-grading-reporter"
 
-    ``uses:`` steps (checkout, setup-python, cache, artifact upload) are GitHub's own; after a failed
-    step only ``if: always()`` steps run. ``${{ vars.X || 'default' }}`` reads ``variables``.
+
+@pytest.fixture(scope="session")
+def reporter() -> Path:
+    """The real GitHub Classroom reporter (vendored in shared/, MIT), its npm dependencies installed once."""
+    if not (VENDORED_REPORTER / "src" / "main.js").is_file():
+        pytest.skip(f"the vendored reporter is not at {VENDORED_REPORTER} (shared/vendor/ holds it)")
+    if not (shutil.which("node") and shutil.which("npm")):
+        pytest.skip("node and npm are needed to run GitHub Classroom's reporter")
+    commit = (VENDORED_REPORTER / "COMMIT").read_text().strip()[:12]
+    copy = default_cache_dir() / f"autograding-grading-reporter-{commit}"
+    if not (copy / "node_modules" / "@actions" / "core").is_dir():
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(VENDORED_REPORTER, copy)  # shared/ is read-only where CI runs
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        done = subprocess.run(["npm", "install", "--omit=dev", "--no-audit", "--no-fund"], cwd=copy,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return copy
+
+
+def run_workflow(kit: Path, summary: Path, variables: dict[str, str], reporter: Path | None = None) -> tuple[str, str]:
+    """Run the workflow's steps in ``kit`` as a GitHub runner would; return the job's conclusion and the log.
+
+    Shell steps run in bash; the Classroom reporter runs from its vendored copy (``reporter``) with
+    the step's env and inputs; other ``uses:`` steps (checkout, setup-python, cache, artifact upload)
+    are GitHub's own. After a failed step only ``if: always()`` steps run. ``${{ vars.X || 'd' }}``
+    reads ``variables``; ``${{ steps.ID.outputs.NAME }}`` what earlier steps wrote to GITHUB_OUTPUT.
     """
-    job = yaml.safe_load((kit / ".github/workflows/grade.yml").read_text())["jobs"]["grade"]
+    job = yaml.safe_load((kit / ".github/workflows/grade.yml").read_text())["jobs"][JOB]
     env = clean_env(GITHUB_STEP_SUMMARY=str(summary))
     for name, value in job.get("env", {}).items():
         match = re.fullmatch(r"\$\{\{ vars\.(\w+) \|\| '([^']*)' \}\}", value)
         env[name] = variables.get(match.group(1), match.group(2)) if match else value
-    failed = False
+    outputs: dict[str, dict[str, str]] = {}
+    failed, log = False, ""
     for step in job["steps"]:
-        if "run" not in step or (failed and step.get("if") != "always()"):
+        if failed and step.get("if") != "always()":
             continue
-        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=kit,
-                              env=env, capture_output=True, text=True, timeout=900)
+        if "run" in step:
+            output = summary.with_name(f"output-{len(outputs)}")
+            output.write_text("")
+            done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=kit,
+                                  env={**env, "GITHUB_OUTPUT": str(output)}, capture_output=True, text=True,
+                                  timeout=900)
+            outputs[step.get("id", str(len(outputs)))] = dict(
+                line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+        elif step.get("uses") == REPORTER_ACTION and reporter is not None:
+            step_env = {name: re.sub(r"\$\{\{ steps\.([\w-]+)\.outputs\.(\w+) \}\}",
+                                     lambda m: outputs.get(m.group(1), {}).get(m.group(2), ""), value)
+                        for name, value in step["env"].items()}
+            done = subprocess.run(["node", "src/main.js"], cwd=reporter, capture_output=True, text=True, timeout=120,
+                                  env={**env, **step_env, "INPUT_RUNNERS": step["with"]["runners"]})
+        else:
+            continue
+        log += done.stdout + done.stderr
         failed |= done.returncode != 0
-    return "failure" if failed else "success"
+    return ("failure" if failed else "success"), log
 
 
-def test_kit_workflow_fails_below_the_minimum_and_still_reports(kit, tmp_path):
+def classroom_points(log: str) -> dict:
+    """The annotation GitHub Classroom's gradebook reads, as the reporter printed it."""
+    (report,) = re.findall(r"::notice title=Autograding report::(\{.*\})", log)
+    return json.loads(report)
+
+
+def test_kit_workflow_follows_github_classrooms_conventions(kit):
     workflow = yaml.safe_load((kit / ".github/workflows/grade.yml").read_text())
-    upload = next(s for s in workflow["jobs"]["grade"]["steps"] if s.get("uses", "").startswith("actions/upload-art"))
+    assert workflow["name"] == "Autograding Tests" and list(workflow["jobs"]) == [JOB]
+    assert set(workflow[True]) == {"push", "workflow_dispatch", "repository_dispatch"}  # YAML 1.1 reads on: as True
+    assert workflow["jobs"][JOB]["if"] == "github.actor != 'github-classroom[bot]'"
+    steps = workflow["jobs"][JOB]["steps"]
+    assert steps[-1]["uses"] == REPORTER_ACTION and steps[-1]["with"]["runners"] == "mlp"
+    assert all(step.get("if") == "always()" for step in steps if step.get("name") in
+               ("Job summary", "Upload the report", "Classroom result", "Autograding Reporter"))
+
+
+def test_kit_workflow_fails_below_the_minimum_and_still_reports(kit, tmp_path, reporter):
+    workflow = yaml.safe_load((kit / ".github/workflows/grade.yml").read_text())
+    upload = next(s for s in workflow["jobs"][JOB]["steps"] if s.get("uses", "").startswith("actions/upload-art"))
     assert upload["if"] == "always()"
 
-    assert run_workflow(kit, tmp_path / "summary.md", {}) == "failure"  # the template scores 0 < 60
+    conclusion, log = run_workflow(kit, tmp_path / "summary.md", {}, reporter)
+    assert conclusion == "failure"  # the template scores 0 < 60
+    assert classroom_points(log) == {"totalPoints": 0, "maxPoints": 100}  # Classroom's gradebook still gets it
     assert "0.0 / 100" in (tmp_path / "summary.md").read_text()
     assert (kit / upload["with"]["path"] / "student_template" / "report.html").is_file()
     junit = ET.parse(kit / "reports" / "junit.xml").getroot()
     assert len(junit.findall(".//testcase")) == len(junit.findall(".//failure")) > 10
 
     # The instructor's MLP_MIN_SCORE variable overrides the kit's default.
-    assert run_workflow(kit, tmp_path / "again.md", {"MLP_MIN_SCORE": "0"}) == "success"
+    assert run_workflow(kit, tmp_path / "again.md", {"MLP_MIN_SCORE": "0"})[0] == "success"
     assert "0.0 / 100" in (tmp_path / "again.md").read_text()
+
+
+def test_the_real_classroom_reporter_gives_the_reference_its_grade(kit, tmp_path, reporter):
+    template = (kit / "student_template" / "mlp.py").read_text()
+    shutil.copyfile(REFERENCE, kit / "student_template" / "mlp.py")
+    try:
+        conclusion, log = run_workflow(kit, tmp_path / "summary.md", {}, reporter)
+    finally:
+        (kit / "student_template" / "mlp.py").write_text(template)
+    record = read_results(kit / "reports" / "student_template" / "results.json")
+    assert conclusion == "success" and record.score == TOTAL_POINTS
+    points = classroom_points(log)
+    assert points["maxPoints"] == 100 and points["totalPoints"] == pytest.approx(record.score)
+    assert f"Points {record.score:g}/100" in log
 
 
 def test_kit_tox_grade_gives_the_reference_full_marks(kit):
@@ -167,6 +246,31 @@ def test_handout_errors_are_one_line(tmp_path, args, message):
     assert (tmp_path / "taken" / "file").read_text() == "mine"
 
 
+@contextlib.contextmanager
+def memory_cgroup(limit: int):
+    """A ``preexec_fn`` that puts the process into a memory cgroup of ``limit`` bytes (v1, as root).
+
+    Where no such cgroup can be made, the process runs without one (the grade is the same).
+    """
+    group = Path(f"/sys/fs/cgroup/memory/mlp-grader-test-{os.getpid()}")
+    try:
+        group.mkdir()
+        (group / "memory.limit_in_bytes").write_text(str(limit))
+    except OSError:
+        yield lambda: None
+        return
+    try:
+        # Over the limit the kernel's OOM killer ends the grade: the test then fails on its results.
+        yield lambda: (group / "cgroup.procs").write_text(str(os.getpid()))
+    finally:
+        for _ in range(50):
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
 def unpack_like_gradescope(archive: Path, root: Path) -> None:
     """Unzip into ROOT/source keeping the modes the zip records, and copy run_autograder to ROOT."""
     with zipfile.ZipFile(archive) as bundle:
@@ -190,19 +294,28 @@ def test_gradescope_autograder_grades_the_submission_layout(tmp_path):
 
     root = tmp_path / "autograder"
     unpack_like_gradescope(archive, root)
-    env = clean_env(AUTOGRADER_ROOT=str(root), MLP_GRADER_CACHE=str(default_cache_dir()))
+    # An existing unprivileged user, so that the test creates none on this machine (setup.sh would).
+    env = clean_env(AUTOGRADER_ROOT=str(root), MLP_GRADER_CACHE=str(default_cache_dir()),
+                    MLP_GRADER_SANDBOX_USER="nobody")
     setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], cwd=root / "source", env=env,
                            capture_output=True, text=True, timeout=900)
     assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
 
     (root / "submission").mkdir()
     shutil.copyfile(REFERENCE, root / "submission" / "mlp.py")
-    run = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
-                         timeout=900)
+    with memory_cgroup(768 << 20) as enter:  # Gradescope's default memory
+        run = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
+                             timeout=900, preexec_fn=enter)
     assert run.returncode == 0, run.stderr[-2000:]
     record = read_results(root / "results" / "results.json")
     assert record.score == TOTAL_POINTS and {r.component for r in record.results} == set(COMPONENTS)
     assert (root / "results" / "report.html").is_file()
+    if os.geteuid() == 0:
+        assert record.sandbox.child_uid == 65534  # nobody: the user run_autograder was told to use
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert "max_score" not in results and results["output_format"] == "md"  # Gradescope's spec, Markdown
+    assert results["output"].startswith("```\n") and "total" in results["output"]
+    assert all(test["output_format"] == "md" for test in results["tests"])
 
     # A submission that cannot be graded still leaves a results.json that says why.
     shutil.rmtree(root / "results")

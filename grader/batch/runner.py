@@ -33,6 +33,7 @@ class Row:
     student: str
     status: str  # graded, skipped (already graded), unusable, error, not graded (interrupted)
     total: float = 0.0
+    max_score: float | None = None  # the most this grade could give (100, less under --only); None: not graded
     components: dict[str, float] | None = None
     seconds: float = 0.0
     reason: str = ""
@@ -80,8 +81,18 @@ def _row_from_results(student: str, results_path: Path, status: str, seconds: fl
         return Row(student, "error", seconds=seconds, reason=str(exc)[:200])
     if record.failure is not None:
         return Row(student, "error", seconds=seconds, reason=record.failure[:200])
+    if record.incomplete:
+        return Row(student, "error", seconds=seconds, reason="grading did not finish (its results are partial)")
     points = {component: score for component, (score, _) in record.component_points().items()}
-    return Row(student, status, record.score, points, seconds, review=record.review or "")
+    return Row(student, status, record.score, record.max_score, points, seconds, review=record.review or "")
+
+
+def _finished(results: Path) -> bool:
+    """A results.json a finished grade wrote (one left by a grade that was stopped is partial)."""
+    try:
+        return not read_results(results).incomplete
+    except UnreadableResults:
+        return True  # its row says why; grading again would not change that
 
 
 class Batch:
@@ -96,7 +107,7 @@ class Batch:
     def grade_one(self, folder: Path) -> Row:
         target = self.out / folder.name
         results = target / "results.json"
-        if results.exists() and not self.force:
+        if results.exists() and not self.force and _finished(results):
             return _row_from_results(folder.name, results, "skipped", 0.0)
         if self._stopping:
             return Row(folder.name, "not graded", reason="interrupted")
@@ -151,10 +162,11 @@ class Batch:
         tmp = path.with_name(".grades.csv.tmp")
         with open(tmp, "w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
-            writer.writerow(["student", "total", *COMPONENTS, "status", "seconds", "reason", "review"])
+            writer.writerow(["student", "total", "max", *COMPONENTS, "status", "seconds", "reason", "review"])
             for row in rows:
                 points = row.components or {}
-                writer.writerow([csv_cell(row.student), f"{row.total:.1f}",
+                writer.writerow([csv_cell(row.student), f"{row.total:.1f}" if row.max_score is not None else "",
+                                 f"{row.max_score:g}" if row.max_score is not None else "",
                                  *(f"{points[c]:.1f}" if c in points else "" for c in COMPONENTS),
                                  row.status, f"{row.seconds:.1f}", csv_cell(row.reason), csv_cell(row.review)])
         os.replace(tmp, path)

@@ -16,6 +16,7 @@ from grader.checks.check_mlp import loss_and_grads, params_of
 from grader.contract import SIZES
 from grader.plausibility import review_reason
 from grader.rubric.feedback import CheckFailure, as_array, show
+from grader.rubric.plugin import DEADLINE_RESERVE
 from grader.sandbox import Callback
 from grader.training import TrainingRun, timed_training
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.component("train")
 # plus the float32 rounding of the starting weights themselves.
 STEP_RTOL, WEIGHT_RTOL = 2e-3, 1e-6
 LOSS_RTOL = 1e-3  # a reported mean loss against the one loss_and_grads gives (float32 included)
+SHIPPING_SECONDS = 5.0  # sending MNIST to the child before train starts (about a second measured)
 
 
 # ---- the grader's inputs ----------------------------------------------------------------------
@@ -217,11 +219,15 @@ def _handed_over(params: object, like: dict[str, np.ndarray]) -> dict[str, np.nd
 def run(box, mnist, context, calibration) -> TrainingRun:
     """One timed training run, shared by the checks below (recorded for the report)."""
     training = context.training
-    result = timed_training(box, mnist, epochs=context.epochs, time_budget=training.budget_seconds)
+    budget = training.budget_seconds
+    left = context.seconds_left(DEADLINE_RESERVE + SHIPPING_SECONDS)
+    if left < budget:  # the platform's deadline comes first: train gets what is left of it
+        budget, training.deadline_limited = max(left, 1.0), True
+    result = timed_training(box, mnist, epochs=context.epochs, time_budget=budget)
     training.seconds, training.accuracies, training.losses = round(result.seconds, 3), result.accuracies, result.losses
     training.epoch_seconds = [round(s, 3) for s in result.epoch_seconds]
     training.stopped = result.failure.message if result.failure else None
-    training.final_accuracy = result.final
+    training.final_accuracy = result.final_accuracy
     training.review = review_reason(calibration, result.accuracies, result.seconds, result.failure is None,
                                     context.epochs, training.scaled_reference_seconds,
                                     ignores_given_weights=training.ignores_given_weights)
@@ -271,6 +277,11 @@ def check_time(run, context):
     """train finishes within the time budget (scaled to this machine's speed)"""
     budget, reference = context.training.budget_seconds, context.training.scaled_reference_seconds
     ratio = run.seconds / reference if reference else float("inf")
+    if run.failure is not None and run.failure.kind == "timeout" and context.training.deadline_limited:
+        raise CheckFailure(f"train was stopped at the grading deadline (--deadline) after {len(run.accuracies)} of "
+                           f"{context.epochs} epochs", f"{context.epochs} epochs before the deadline",
+                           f"{run.seconds:.1f} s were left for training", "the grade's overall time limit was "
+                           "reached: ask your instructor, or make train faster")
     if run.failure is not None and run.failure.kind == "timeout":
         raise CheckFailure(f"train was stopped at the time budget after {len(run.accuracies)} of "
                            f"{context.epochs} epochs", f"<= {budget:.1f} s",

@@ -18,17 +18,31 @@ _EXECUTABLE = 0o100755 << 16  # zip external attributes: a regular file, rwxr-xr
 _REGULAR = 0o100644 << 16
 
 
-def build_autograder_zip(out: Path, source: Path) -> Path:
-    """Write the autograder zip to ``out`` (replaced atomically) from the instructor's repository ``source``."""
+# Gradescope's defaults: a 10-minute limit (the grade must be written well before it) and 768 MB,
+# of which the grader's own process with MNIST takes about 340 MB (measured; see docs/instructors.md).
+DEFAULT_DEADLINE = 540.0
+DEFAULT_MEMORY_MB = 400
+
+
+def build_autograder_zip(out: Path, source: Path, deadline: float = DEFAULT_DEADLINE,
+                         memory_mb: int = DEFAULT_MEMORY_MB, leaderboard: bool = False) -> Path:
+    """Write the autograder zip to ``out`` (replaced atomically) from the instructor's repository ``source``.
+
+    ``deadline`` seconds for a whole grade and ``memory_mb`` for the submission's address space go
+    into ``run_autograder`` (the environment there may still override them).
+    """
     tree = InstructorTree(source).check()
     if out.suffix != ".zip":
         raise HandoutError(f"{out}: the autograder must be a .zip file")
     with tempfile.TemporaryDirectory(prefix="mlp-autograder-") as scratch:
         folder = Path(scratch)
         copy_grader(tree, folder)
-        for name, shipped in (("setup.sh", "setup.sh"), ("run_autograder", "run_autograder"),
-                              ("autograder_README.md", "README.md")):
+        for name, shipped in (("setup.sh", "setup.sh"), ("autograder_README.md", "README.md")):
             shutil.copyfile(FILES / name, folder / shipped)
+        script = (FILES / "run_autograder").read_text(encoding="utf-8")
+        script = script.replace("@DEADLINE@", f"{deadline:g}").replace("@MEMORY_MB@", f"{memory_mb:g}")
+        (folder / "run_autograder").write_text(script.replace("@GRADE_OPTIONS@", "--leaderboard" if leaderboard
+                                                              else ""), encoding="utf-8")
         refuse_leaks(folder, tree)
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 from grader import __version__
@@ -36,21 +37,47 @@ def _finite(value: object) -> object:
 def results_document(record: GradeRecord) -> dict:
     """The results dict of ``record`` (its ``summary`` is the top-level ``output``)."""
     extra = {"grader_version": record.grader_version or __version__, "calibration_id": record.calibration_id,
-             "seed": record.seed, "epochs": record.epochs, "only": record.only, "review": record.review,
+             "seed": record.seed, "replay": record.replay, "epochs": record.epochs, "only": record.only,
+             "review": record.review,
              "sandbox": dataclasses.asdict(record.sandbox) if record.sandbox else None,
              "training": dataclasses.asdict(record.training) if record.training else None}
     if record.failure is not None:
         extra["grader_failed"] = True
-    return _finite({
+    if record.incomplete:
+        extra["incomplete"] = True
+    document = {
         "score": record.score,
         "execution_time": round(record.seconds),
-        "output": record.failure if record.failure is not None else record.summary,
+        # Gradescope shows Markdown: the summary's columns survive only in a code block.
+        "output": fenced(record.failure if record.failure is not None else record.summary),
+        "output_format": "md",
+        "test_output_format": "md",
         "visibility": "visible",
         "stdout_visibility": "visible",
         "tests": [{"name": r.name, "score": r.score, "max_score": r.max_score, "status": r.status,
-                   "output": r.output, "tags": [r.component], "visibility": "visible"} for r in record.results],
+                   "output": fenced(r.output), "output_format": "md", "tags": [r.component], "visibility": "visible"}
+                  for r in record.results],
         "extra_data": extra,
-    })
+    }
+    if record.leaderboard and record.training is not None and record.training.final_accuracy is not None:
+        document["leaderboard"] = [
+            {"name": "Test accuracy", "value": round(record.training.final_accuracy, 4), "order": "desc"},
+            {"name": "Training seconds", "value": round(record.training.seconds, 1), "order": "asc"}]
+    return _finite(document)
+
+
+def fenced(text: str) -> str:
+    """``text`` as a Markdown code block (lines and columns kept), fenced longer than any backtick run in it."""
+    if not text:
+        return ""
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
+    return f"{fence}\n{text}\n{fence}"
+
+
+def unfenced(text: str) -> str:
+    """The text a ``fenced`` block holds (older files' plain text is returned as it is)."""
+    match = re.fullmatch(r"(`{3,})\n(.*)\n\1", text, re.DOTALL)
+    return match.group(2) if match else text
 
 
 def _fields(cls: type, data: object) -> dict:
@@ -66,17 +93,20 @@ def record_from_document(document: dict) -> GradeRecord:
     try:
         extra = document.get("extra_data") or {}
         results = [CheckResult(name=str(t["name"]), component=str(t["tags"][0]), max_score=float(t["max_score"]),
-                               score=float(t["score"]), status=str(t["status"]), output=str(t.get("output", "")))
-                   for t in document.get("tests", [])]
+                               score=float(t["score"]), status=str(t["status"]),
+                               output=unfenced(str(t.get("output", "")))) for t in document.get("tests", [])]
+        output = unfenced(str(document.get("output", "")))
         training, sandbox = extra.get("training"), extra.get("sandbox")
         return GradeRecord(
-            results=results, seed=int(extra.get("seed") or 0), epochs=int(extra.get("epochs") or 0),
+            results=results, seed=int(extra.get("seed") or 0), replay=str(extra.get("replay") or ""),
+            epochs=int(extra.get("epochs") or 0),
             only=extra.get("only"), calibration_id=str(extra.get("calibration_id", "")),
             seconds=float(document.get("execution_time") or 0), grader_version=str(extra.get("grader_version", "")),
             training=TrainingRecord(**_fields(TrainingRecord, training)) if training else None,
             sandbox=SandboxStrength(**_fields(SandboxStrength, sandbox)) if sandbox else None,
-            summary="" if extra.get("grader_failed") else str(document.get("output", "")),
-            failure=str(document.get("output", "")) if extra.get("grader_failed") else None)
+            summary="" if extra.get("grader_failed") else output,
+            failure=output if extra.get("grader_failed") else None,
+            incomplete=bool(extra.get("incomplete")), leaderboard="leaderboard" in document)
     except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
         raise UnreadableResults(f"not a results.json of this grader ({type(exc).__name__}: {exc})") from None
 

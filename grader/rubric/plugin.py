@@ -8,6 +8,8 @@ partial credit. The plugin turns every check's outcome into a ``CheckResult``.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,8 @@ from grader.rubric.feedback import CheckFailure
 from grader.sandbox import CallFailed, Limits, Sandbox
 
 CHECKS_BUDGET = 300.0  # seconds for every check but the timed training
+DEADLINE_RESERVE = 15.0  # seconds kept before a --deadline to write the reports
+TRANSFER_ALLOWANCE = 60.0  # seconds to ship MNIST to the child and evaluate, on top of the training budget
 
 
 @dataclass
@@ -35,6 +39,13 @@ class GradingContext:
     mnist_dir: str | None = None
     training_budget: float = 0.0  # seconds reserved for the timed training in the sandbox's budget
     override_review: bool = False  # an instructor grants the accuracy points of an implausible run
+    deadline_at: float | None = None  # time.monotonic() by which the whole grade must be written
+    memory_bytes: int = Limits.memory_bytes  # the child's address space
+    on_result: Callable[[GradeRecord], None] | None = None  # called after every check (partial results.json)
+
+    def seconds_left(self, reserve: float) -> float:
+        """Seconds until the deadline minus ``reserve`` (infinite without a deadline)."""
+        return float("inf") if self.deadline_at is None else self.deadline_at - time.monotonic() - reserve
 
     @property
     def epochs(self) -> int:
@@ -97,7 +108,8 @@ class RubricPlugin:
 
     @pytest.fixture(scope="session")
     def box(self):
-        limits = Limits(call_timeout=30.0, budget=CHECKS_BUDGET + self._context.training_budget)
+        budget = min(CHECKS_BUDGET + self._context.training_budget, self._context.seconds_left(DEADLINE_RESERVE))
+        limits = Limits(call_timeout=30.0, budget=max(budget, 1.0), memory_bytes=self._context.memory_bytes)
         self._box = Sandbox(self._context.module_dir, limits)
         yield self._box
         self._box.close()
@@ -152,6 +164,8 @@ class RubricPlugin:
             name=first_line_of_doc(item), component=item.get_closest_marker("component").args[0],
             max_score=points, score=round(score, 3), status=status, output=output,
             seconds=round(call.duration, 3)))
+        if self._context.on_result is not None:
+            self._context.on_result(self._context.record)
 
 
 def explain(excinfo: pytest.ExceptionInfo | None) -> str:

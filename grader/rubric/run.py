@@ -7,6 +7,7 @@ import io
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
@@ -17,23 +18,30 @@ from grader import calibration as calibration_files
 from grader.calibration.speed_probe import probe_seconds
 from grader.contract import COMPONENTS, EPOCHS
 from grader.record import GradeRecord, TrainingRecord
-from grader.rubric.plugin import GradingContext, RubricPlugin
+from grader.rubric.plugin import TRANSFER_ALLOWANCE, GradingContext, RubricPlugin
 
 CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
-TRANSFER_ALLOWANCE = 60.0  # seconds to ship MNIST to the child and evaluate, on top of the budget
 
 
 def grade(module_dir: Path, epochs: int = EPOCHS, only: frozenset[str] | None = None, mnist_dir: str | None = None,
           calibration_path: Path = calibration_files.CALIBRATION_FILE, seed: int | None = None,
-          override_review: bool = False) -> GradeRecord:
-    """Grade the ``mlp.py`` in ``module_dir``; never raises for anything the submission does."""
+          override_review: bool = False, deadline: float | None = None, memory_bytes: int | None = None,
+          on_result: Callable[[GradeRecord], None] | None = None) -> GradeRecord:
+    """Grade the ``mlp.py`` in ``module_dir``; never raises for anything the submission does.
+
+    ``deadline``: seconds the whole grade may take (the timed training gets what is left);
+    ``on_result`` sees the record after every check (to keep a results.json that a kill cannot lose).
+    """
     started = time.monotonic()
     calibration = calibration_files.load(calibration_path)
     record = GradeRecord(seed=secrets.randbits(32) if seed is None else seed, epochs=epochs,
                          only=[c for c in COMPONENTS if c in only] if only else None, calibration_id=calibration.id,
                          grader_version=__version__)
     context = GradingContext(module_dir=module_dir, record=record, only=only, mnist_dir=mnist_dir,
-                             override_review=override_review)
+                             override_review=override_review, on_result=on_result,
+                             deadline_at=None if deadline is None else started + deadline)
+    if memory_bytes is not None:
+        context.memory_bytes = memory_bytes
     if only is None or "train" in only:
         probe = probe_seconds()
         budget = calibration.time_budget(probe, epochs)

@@ -53,7 +53,7 @@ def read_class(folder: Path) -> list[StudentRow]:
             record = read_results(path)
         except UnreadableResults:
             continue
-        if record.failure is None:
+        if record.failure is None and not record.incomplete:
             rows.append(StudentRow(path.parent.name, record))
     return rows
 
