@@ -75,6 +75,7 @@ def _declare(verb: str, parser: argparse.ArgumentParser) -> None:
             add("--out", type=Path, required=True, help="a new (or empty) folder for the kit")
             add("--min-score", type=float, default=60.0,
                 help="the kit's CI workflow fails below this total (default 60; MLP_MIN_SCORE overrides)")
+            add("--notebook", action="store_true", help="hand out student_template/mlp.ipynb instead of mlp.py")
         else:
             add("--out", type=Path, default=Path("autograder.zip"), help="the zip to write")
             add("--deadline", type=float, default=argparse.SUPPRESS,

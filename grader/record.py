@@ -97,6 +97,7 @@ class GradeRecord:
     training: TrainingRecord | None = None  # None when train was not selected
     sandbox: SandboxStrength | None = None  # None when no child was started
     summary: str = ""  # the terminal summary (results.json's ``output``)
+    notes: list[str] = field(default_factory=list)  # how the submission was read (a notebook: what was left out)
     stdout: str = ""  # head and tail of what the submission printed (report.html only)
     stderr: str = ""
     failure: str | None = None

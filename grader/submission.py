@@ -1,4 +1,4 @@
-"""Where a submission's mlp.py is (CONTRACT §1): at its top level, or at student_template/mlp.py."""
+"""Where a submission's mlp.py (or mlp.ipynb) is (CONTRACT §1): at its top level, or in student_template/."""
 
 from __future__ import annotations
 
@@ -17,16 +17,19 @@ class UnusableSubmission(GraderError):
     """The path cannot be graded; the message is the one line the command prints."""
 
 
+MODULE_FILES = ("mlp.py", "mlp.ipynb")  # mlp.py wins where a folder has both
+
+
 def module_dir(submission: Path) -> Path:
-    """The directory holding the submission's ``mlp.py``."""
+    """The directory holding the submission's ``mlp.py`` or ``mlp.ipynb``."""
     if not submission.exists():
         raise UnusableSubmission(f"{submission}: no such file or directory")
     if not submission.is_dir():
         raise UnusableSubmission(f"{submission}: not a directory (give the folder that holds mlp.py)")
     for candidate in (submission, submission / "student_template"):
-        if (candidate / "mlp.py").is_file():
+        if any((candidate / name).is_file() for name in MODULE_FILES):
             return candidate.resolve()
-    raise UnusableSubmission(f"{submission}: no mlp.py at its top level or in student_template/")
+    raise UnusableSubmission(f"{submission}: no mlp.py (or mlp.ipynb) at its top level or in student_template/")
 
 
 def submission_files(source: Path) -> Iterator[tuple[str, Path]]:

@@ -8,9 +8,12 @@ else (imports, signatures, docstrings) and replaces each block with
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
+
+import nbformat
 
 from grader.errors import GraderError
 
@@ -78,3 +81,22 @@ def write_template(reference: Path, template: Path) -> bool:
     template.parent.mkdir(parents=True, exist_ok=True)
     template.write_text(text, encoding="utf-8")
     return True
+
+
+def as_notebook(module_source: str, title: str) -> str:
+    """``module_source`` as a notebook (nbformat 4 JSON): a title cell, then one code cell per top-level
+    definition, with the comments and decorators above it; the module's preamble is the first code cell."""
+    lines = module_source.splitlines()
+    starts = []
+    for node in ast.parse(module_source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            while start > 0 and lines[start - 1].startswith("#"):
+                start -= 1
+            starts.append(start)
+    bounds = [0, *starts, len(lines)]
+    chunks = ["\n".join(lines[a:b]).strip("\n") for a, b in zip(bounds, bounds[1:]) if a < b]
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell(title),
+                      *(nbformat.v4.new_code_cell(chunk) for chunk in chunks if chunk.strip())]
+    return nbformat.writes(notebook)

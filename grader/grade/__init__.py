@@ -17,6 +17,7 @@ from grader.calibration import CALIBRATION_FILE
 from grader.calibration import load as load_calibration
 from grader.contract import EPOCHS, check_epochs, check_min_score, parse_components
 from grader.errors import GraderError, UsageError
+from grader.notebook import graded_folder
 from grader.record import GradeRecord
 from grader.report.html import write_report
 from grader.report.junit import write_junit
@@ -54,10 +55,12 @@ def main(submission: Path, out: Path | None = None, only: str | None = None, epo
         write_results(out / "results.json", snapshot)
 
     try:
-        record = grade(folder, epochs=epochs or EPOCHS, only=selected, mnist_dir=mnist_dir,
-                       calibration_path=calibration, override_review=override_review, seed=seed,
-                       deadline=deadline, memory_bytes=None if memory_mb is None else int(memory_mb) << 20,
-                       on_result=keep_partial)
+        with graded_folder(folder) as (graded, notes):
+            record = grade(graded, epochs=epochs or EPOCHS, only=selected, mnist_dir=mnist_dir,
+                           calibration_path=calibration, override_review=override_review, seed=seed,
+                           deadline=deadline, memory_bytes=None if memory_mb is None else int(memory_mb) << 20,
+                           on_result=keep_partial)
+        record.notes = notes
         record.leaderboard = leaderboard
         record.replay = shlex.join(["python", "-m", "grader", "grade", str(submission), "--seed", str(record.seed),
                                     *(["--only", only] if only else []),

@@ -8,6 +8,7 @@ of dependencies for every install), and is refused if any line of the solution b
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -62,11 +63,23 @@ def leaks(folder: Path, secret: set[str]) -> list[str]:
     found = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             continue  # binary (golden.npz): numbers, not code
+        lines = text.splitlines() + (_notebook_lines(text) if path.suffix == ".ipynb" else [])
         found += [f"{path.relative_to(folder)}: {line.strip()}" for line in lines if line.strip() in secret]
     return found
+
+
+def _notebook_lines(text: str) -> list[str]:
+    """The lines of a notebook's cells (in its JSON they are quoted strings, so never whole lines)."""
+    try:
+        cells = json.loads(text).get("cells", [])
+    except (ValueError, AttributeError):
+        return []
+    sources = ["".join(cell.get("source", "")) if isinstance(cell.get("source"), list) else str(cell.get("source", ""))
+               for cell in cells if isinstance(cell, dict)]
+    return [line for source in sources for line in source.splitlines()]
 
 
 @contextmanager

@@ -17,12 +17,14 @@ from pathlib import Path
 import jinja2
 
 from grader import __version__
-from grader.assign.template import make_template
+from grader.assign.template import as_notebook, make_template
 from grader.calibration import CALIBRATION_FILE
 from grader.calibration import load as load_calibration
 from grader.contract import BATCH_SIZE, COMPONENTS, EPOCHS, LR, POINTS
 from grader.handout.bundle import FILES, InstructorTree, copy_grader, refuse_leaks, staged
 
+NOTEBOOK_TITLE = ("# MLP from scratch\n\nReplace every `raise NotImplementedError(...)`. Only cells that define "
+                  "things (imports, functions, classes, constants) are graded: cells that train or plot are left out.")
 # Markdown and YAML, from the grader's own data only: no autoescaping (it would be HTML's).
 _TEXT = jinja2.Environment(loader=jinja2.FileSystemLoader(FILES), undefined=jinja2.StrictUndefined,
                            keep_trailing_newline=True, autoescape=False)
@@ -38,14 +40,21 @@ def student_readme(min_score: float) -> str:
         min_score=f"{min_score:g}", version=__version__, calibration_id=calibration.id)
 
 
-def build_kit(out: Path, source: Path, min_score: float) -> Path:
-    """Build the kit into ``out`` (a new or empty folder) from the instructor's repository ``source``."""
+def build_kit(out: Path, source: Path, min_score: float, notebook: bool = False) -> Path:
+    """Build the kit into ``out`` (a new or empty folder) from the instructor's repository ``source``.
+
+    With ``notebook`` the students get ``student_template/mlp.ipynb`` (the same template, a cell per
+    definition) instead of ``mlp.py``.
+    """
     tree = InstructorTree(source).check()
     with staged(out) as kit:
         copy_grader(tree, kit)
         (kit / "student_template").mkdir()
-        (kit / "student_template" / "mlp.py").write_text(make_template(tree.reference.read_text(encoding="utf-8")),
-                                                         encoding="utf-8")
+        template = make_template(tree.reference.read_text(encoding="utf-8"))
+        if notebook:
+            (kit / "student_template" / "mlp.ipynb").write_text(as_notebook(template, NOTEBOOK_TITLE), encoding="utf-8")
+        else:
+            (kit / "student_template" / "mlp.py").write_text(template, encoding="utf-8")
         shutil.copyfile(FILES / "tox.ini", kit / "tox.ini")
         shutil.copyfile(FILES / "gitignore", kit / ".gitignore")
         (kit / "README.md").write_text(student_readme(min_score), encoding="utf-8")

@@ -38,7 +38,7 @@ def results_document(record: GradeRecord) -> dict:
     """The results dict of ``record`` (its ``summary`` is the top-level ``output``)."""
     extra = {"grader_version": record.grader_version or __version__, "calibration_id": record.calibration_id,
              "seed": record.seed, "replay": record.replay, "epochs": record.epochs, "only": record.only,
-             "review": record.review,
+             "review": record.review, "notes": record.notes,
              "sandbox": dataclasses.asdict(record.sandbox) if record.sandbox else None,
              "training": dataclasses.asdict(record.training) if record.training else None}
     if record.failure is not None:
@@ -104,6 +104,7 @@ def record_from_document(document: dict) -> GradeRecord:
             seconds=float(document.get("execution_time") or 0), grader_version=str(extra.get("grader_version", "")),
             training=TrainingRecord(**_fields(TrainingRecord, training)) if training else None,
             sandbox=SandboxStrength(**_fields(SandboxStrength, sandbox)) if sandbox else None,
+            notes=[str(note) for note in extra.get("notes") or []],
             summary="" if extra.get("grader_failed") else output,
             failure=output if extra.get("grader_failed") else None,
             incomplete=bool(extra.get("incomplete")), leaderboard="leaderboard" in document)

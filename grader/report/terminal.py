@@ -27,6 +27,8 @@ def summary_text(grade: GradeRecord, width: int = 100) -> str:
     lines.append("-" * min(width, 100))
     lines.append(f"{'total':<16}{grade.score:>6.1f} / {grade.max_score:<4.0f}  ({grade.seconds:.0f} s)")
     lines.append(f"inputs seed {grade.seed}" + (f"; replay: {grade.replay}" if grade.replay else ""))
+    if grade.notes:
+        lines.append(f"notebook: {grade.notes[0]}; {len(grade.notes) - 1} thing(s) left out (see the report)")
     if grade.review is not None:
         lines.append(f"review: the training's accuracy points are withheld for an instructor: {grade.review}")
     if grade.training is not None and grade.training.informational:
