@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.similarity import similarity_rows
 from grader.data import load_mnist
 from grader.training import BATCH_SIZE, LR, SIZES
 
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((f"numpy / pytorch{loop} per-epoch time, {precision}", f"{ratio:.2f}x"))
     rows += grading
     rows += throughput([int(w) for w in args.workers.split(",")], args.submissions, epochs=2)
+    rows += similarity_rows(200)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, "
           f"BLAS threads: default for the epoch rows, 1 per grade")
     width = max(len(name) for name, _ in rows)

@@ -27,6 +27,7 @@ VERBS = {
     "calibrate": "(instructor) train reference and oracle: thresholds, golden fixtures, timing",
     "classroom": "results.json as a GitHub Classroom runner result (base64 JSON for its reporter)",
     "export": "a class's grades as a CSV that Canvas or Moodle imports",
+    "similarity": "which submissions of a class are suspiciously alike (advisory; grades are untouched)",
 }
 
 
@@ -43,6 +44,8 @@ def _declare(verb: str, parser: argparse.ArgumentParser) -> None:
             add("--jobs", type=int, help="parallel grades (default: one per core)")
             add("--scheduler", help="grade on this Dask cluster instead (tcp://host:8786)")
             add("--force", action="store_true", help="grade again students already graded")
+            add("--similarity", action="store_true", help="also screen the class for similar submissions "
+                                                          "(similarity.csv and a section of index.html)")
         add("--only", help="comma-separated components to check alone, e.g. softmax,cross_entropy")
         add("--epochs", type=int, help="shorten the timed training (it then gives no points)")
     if verb == "grade":
@@ -88,6 +91,12 @@ def _declare(verb: str, parser: argparse.ArgumentParser) -> None:
         add("results", type=Path, help="a grade's results.json")
         add("--github-output", type=Path, help="append result=<base64> to this file ($GITHUB_OUTPUT)")
         add("--runner", default="mlp", help="the runner id the reporter step names (default: mlp)")
+    elif verb == "similarity":
+        add("submissions", type=Path, help="folder with one sub-folder per student")
+        add("--out", type=Path, help="where similarity.csv and similarity.json go (default: SUBMISSIONS)")
+        add("--threshold", type=float, default=argparse.SUPPRESS, help="score from which a pair is listed (0-1)")
+        add("--template", type=Path, help="the students' starting code, subtracted as boilerplate "
+                                          "(default: student_template/mlp.py)")
     elif verb == "export":
         add("folder", type=Path, help="folder holding one sub-folder of results per student (a batch's --out)")
         add("--format", dest="lms", choices=("canvas", "moodle"), required=True, help="the LMS to import into")

@@ -22,10 +22,11 @@ class Submission:
     # with one informational epoch when train must lose points (its verified-step checks still count)
     diagnosis: str = ""  # a phrase the feedback must contain
     files: tuple[tuple[str, str], ...] = ()  # other modules beside mlp.py
+    whole: bool = False  # the code is the whole mlp.py (as it is with ``files``)
 
     def write(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        source = self.code if self.files else REFERENCE_SOURCE + "\n\n# --- the variant ---\n" + self.code
+        source = self.code if self.files or self.whole else REFERENCE_SOURCE + "\n\n# --- the variant ---\n" + self.code
         (folder / "mlp.py").write_text(source)
         for name, text in self.files:
             (folder / name).write_text(text)
@@ -94,6 +95,9 @@ def sgd_step(params, grads, lr):
         params[key] = params[key] - lr * grads[key]
 ''', trains=True),
     "dropped_last_batch": Submission(train_variant(stop="0, n - batch_size + 1, batch_size"), trains=True),
+    # A whole solution written independently of the reference: layer objects, mean over batches.
+    "layer_objects": Submission((Path(__file__).parent / "independent_solution.py").read_text(), trains=True,
+                                whole=True),
     "chatty_prints": Submission('''
 import sys
 

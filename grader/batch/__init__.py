@@ -9,6 +9,7 @@ from pathlib import Path
 from grader.contract import check_epochs, parse_components
 from grader.errors import UsageError
 from grader.submission import UnusableSubmission
+from grader.summary.class_page import write_index
 
 from .dask_cluster import DaskGrades
 from .runner import Batch, LocalGrades, students_of
@@ -16,7 +17,7 @@ from .safe_zip import UnsafeArchive, extract
 
 
 def main(submissions: Path, out: Path, jobs: int | None = None, scheduler: str | None = None, force: bool = False,
-         epochs: int | None = None, only: str | None = None) -> int:
+         epochs: int | None = None, only: str | None = None, similarity: bool = False) -> int:
     """Grade every student folder of ``submissions`` (a folder or a .zip) into ``out``."""
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be a positive integer")
@@ -42,6 +43,11 @@ def main(submissions: Path, out: Path, jobs: int | None = None, scheduler: str |
             rows = Batch(source, out, grades, force=force).run()
         finally:
             grades.close()
+        if similarity:  # here, not on the workers: it needs every submission at once, and takes seconds
+            from grader.similarity import main as screen  # noqa: PLC0415  (copydetect loads matplotlib: only if asked)
+
+            screen(source, out)
+            write_index(out)
     graded = sum(row.status in ("graded", "skipped") for row in rows)
     print(f"{graded} of {len(rows)} graded; {out / 'grades.csv'} and {out / 'index.html'}")
     return 0

@@ -6,6 +6,7 @@ Student names are folder names: data, escaped like everything else.
 
 from __future__ import annotations
 
+import json
 import statistics
 import urllib.parse
 from dataclasses import dataclass
@@ -70,20 +71,29 @@ def failure_rates(rows: list[StudentRow]) -> list[tuple[str, str, int, float]]:
     return [(component, name, count, count / len(rows)) for (component, name), count in ranked]
 
 
-def render_index(rows: list[StudentRow], title: str) -> str:
+def read_similarity(folder: Path) -> dict | None:
+    """``folder/similarity.json`` as the similarity screening wrote it, or None."""
+    try:
+        document = json.loads((folder / "similarity.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) and isinstance(document.get("top"), list) else None
+
+
+def render_index(rows: list[StudentRow], title: str, similarity: dict | None = None) -> str:
     scores = [row.score for row in rows]
     maximum = max((row.max_score for row in rows), default=100.0) or 100.0
     return ENVIRONMENT.get_template("index.html.j2").render(
         title=title, students=rows, components=[c for c in COMPONENTS if any(c in r.components for r in rows)],
         histogram=histogram(scores, maximum), failures=failure_rates(rows), maximum=maximum,
         mean=statistics.fmean(scores) if scores else 0.0, median=statistics.median(scores) if scores else 0.0,
-        version=__version__)
+        version=__version__, similarity=similarity)
 
 
 def write_index(folder: Path, title: str = "MLP assignment: class summary") -> Path:
     """Write ``folder/index.html`` from the results under it; return its path."""
     path = folder / "index.html"
-    write_atomically(path, render_index(read_class(folder), title))
+    write_atomically(path, render_index(read_class(folder), title, read_similarity(folder)))
     return path
 
 
