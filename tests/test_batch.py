@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.assign.template import as_notebook
 from grader.contract import COMPONENTS, POINTS, TOTAL_POINTS
 from grader.report.results_json import read_results
 from helpers import ROOT, running, sandbox_processes
@@ -123,16 +124,22 @@ def test_a_dask_cluster_gives_the_same_grades_as_the_local_run(tmp_path):
     (klass / "exits").mkdir()
     (klass / "exits" / "mlp.py").write_text(REFERENCE_SOURCE + "\n" + HOSTILE["exits"])
     (klass / "no_mlp_py").mkdir()
-    local = batch(str(klass), "--out", str(tmp_path / "local"), "--only", ONLY)
+    (klass / "notebook").mkdir()
+    (klass / "notebook" / "mlp.ipynb").write_text(as_notebook(REFERENCE_SOURCE, "# my work"))
+    local = batch(str(klass), "--out", str(tmp_path / "local"), "--only", ONLY, "--similarity")
     assert local.returncode == 0, local.stderr[-2000:]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   local_directory=str(tmp_path / "dask")) as cluster:
         remote = batch(str(klass), "--out", str(tmp_path / "dask-out"), "--only", ONLY, "--scheduler",
-                       cluster.scheduler_address)
+                       cluster.scheduler_address, "--similarity")
     assert remote.returncode == 0, remote.stderr[-2000:]
     grades = grade_columns(tmp_path / "local" / "grades.csv")
-    assert grade_columns(tmp_path / "dask-out" / "grades.csv") == grades and len(grades) == 6
-    assert float(grades["multi_file"][0]) == 85.0 and grades["no_mlp_py"][-2] == "unusable"
+    assert grade_columns(tmp_path / "dask-out" / "grades.csv") == grades and len(grades) == 7
+    assert float(grades["multi_file"][0]) == float(grades["notebook"][0]) == TOTAL_POINTS - POINTS["train"]
+    assert grades["no_mlp_py"][-2] == "unusable"
+    # Similarity screening runs on the Dask path too (here: every submission but one starts from the reference).
+    screened = (tmp_path / "dask-out" / "similarity.csv").read_text()
+    assert screened == (tmp_path / "local" / "similarity.csv").read_text() and "notebook" in screened
     assert (tmp_path / "dask-out" / "dW_transposed" / "report.html").is_file()
     assert (tmp_path / "dask-out" / "index.html").is_file()
 
