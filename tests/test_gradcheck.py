@@ -30,7 +30,10 @@ def test_non_finite_values_never_pass(bad):
 
 def test_full_gradient_and_directional_derivative_of_a_quadratic():
     A = np.array([[2.0, 1.0], [1.0, 3.0]])
-    loss = lambda p: float(p @ A @ p)  # noqa: E731
+
+    def loss(p: np.ndarray) -> float:
+        return float(p @ A @ p)
+
     point = np.array([0.5, -1.5])
     np.testing.assert_allclose(gradcheck.full_gradient(loss, point), 2 * A @ point, rtol=1e-9)
     u = np.array([0.6, 0.8])
@@ -39,7 +42,10 @@ def test_full_gradient_and_directional_derivative_of_a_quadratic():
 
 def test_a_direction_that_crosses_a_relu_kink_is_detected():
     params = {"W1": np.array([[1.0]]), "b1": np.array([-1.0 + 1e-7]), "W2": np.array([[1.0]]), "b2": np.zeros(1)}
-    pre = lambda p: [np.array([[1.0]]) @ p["W1"] + p["b1"]]  # noqa: E731
+
+    def pre(p: dict) -> list[np.ndarray]:
+        return [np.array([[1.0]]) @ p["W1"] + p["b1"]]
+
     assert gradcheck.crosses_kink(pre, params, "b1", np.array([1.0]))
     params["b1"] = np.array([0.5])
     assert not gradcheck.crosses_kink(pre, params, "b1", np.array([1.0]))

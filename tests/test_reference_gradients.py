@@ -38,14 +38,19 @@ def test_layer_gradients_match_finite_differences():
     x, W, b = rng.normal(size=(4, 5)), rng.normal(size=(5, 3)), rng.normal(size=3)
     weights = rng.normal(size=(4, 3))  # L = sum(weights * layer output)
     dx, dW, db = mlp.linear_backward(weights, x, W)
-    loss = lambda: float(np.sum(weights * mlp.linear_forward(x, W, b)))  # noqa: E731
+    def loss() -> float:
+        return float(np.sum(weights * mlp.linear_forward(x, W, b)))
+
     for analytic, array in ((dx, x), (dW, W), (db, b)):
         assert_gradients_close(numerical_gradient(loss, array), analytic)
 
     z = rng.normal(size=(4, 5))
     z[np.abs(z) < 1e-3] = 0.5  # keep every entry away from the kink
     dout = rng.normal(size=(4, 5))
-    relu_loss = lambda: float(np.sum(dout * mlp.relu_forward(z)))  # noqa: E731
+
+    def relu_loss() -> float:
+        return float(np.sum(dout * mlp.relu_forward(z)))
+
     assert_gradients_close(numerical_gradient(relu_loss, z), mlp.relu_backward(dout, z))
 
     logits, y = rng.normal(size=(6, 4)) * 2, np.array([0, 3, 1, 1, 2, 0])

@@ -41,7 +41,7 @@ def _measure() -> float:
 
 def probe_seconds(blas_threads: int = 1) -> float:
     """The probe's time on this machine, measured in a fresh process with ``blas_threads`` BLAS threads."""
-    from grader.sandbox.session import child_env  # noqa: PLC0415
+    from grader.sandbox.session import child_env  # noqa: PLC0415  (this file also runs alone in a child: stdlib at top)
 
     with tempfile.TemporaryDirectory() as workdir:
         done = subprocess.run([sys.executable, "-I", os.path.abspath(__file__)], capture_output=True, text=True,

@@ -18,9 +18,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import landlock  # noqa: E402  (the agent's own modules sit beside it, on the path set just above)
-import limits  # noqa: E402
+import limits  # noqa: E402  (likewise)
 import numpy  # noqa: E402  (imported before confinement: it needs to read its own files)
-import wire  # noqa: E402
+import wire  # noqa: E402  (likewise)
 
 MAX_TEXT = 4000
 
