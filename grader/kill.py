@@ -31,7 +31,7 @@ class StopPolicy:
 AT_ONCE = StopPolicy(None, 0.0)
 # A child that closed its connection is usually dying: half a second lets its exit status name the cause.
 DYING_CHILD = StopPolicy(None, 0.5)
-# A grade process: SIGINT lets it close its sandbox and write nothing partial.
+# A grade process: SIGINT lets it close its sandbox and leave only an incomplete results.json.
 GRADE_PROCESS = StopPolicy(signal.SIGINT, 20.0)
 
 

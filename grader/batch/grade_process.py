@@ -2,7 +2,7 @@
 
 The grade runs with BLAS pinned to one thread (workers do not oversubscribe the cores) in its
 own process group. It is stopped politely: SIGINT first, so it closes its sandbox and writes
-nothing partial; everything of it is killed only if it has not stopped after a grace period (grader.kill).
+an incomplete results.json at most; everything of it is killed only if it has not stopped after a grace period (grader.kill).
 """
 
 from __future__ import annotations

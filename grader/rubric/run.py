@@ -62,7 +62,8 @@ def grade(module_dir: Path, epochs: int = EPOCHS, only: frozenset[str] | None = 
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         exit_code = pytest.main(args, plugins=[plugin])
     if exit_code == pytest.ExitCode.INTERRUPTED:
-        # Ctrl-C: a partial grade must not be written, or a resumed batch would take it as done.
+        # Ctrl-C: no finished grade is written (what was graded so far stays marked incomplete, so a
+        # resumed batch grades this submission again).
         raise KeyboardInterrupt
     if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         # The rubric itself did not run (a broken check, a bad configuration): a grader bug, never a 0.
