@@ -1,8 +1,9 @@
 """One student's ``python -m grader grade`` as a child process, on this machine or on a Dask worker.
 
 The grade runs with BLAS pinned to one thread (workers do not oversubscribe the cores) in its
-own process group. It is stopped politely: SIGINT first, so it closes its sandbox and writes
-an incomplete results.json at most; everything of it is killed only if it has not stopped after a grace period (grader.kill).
+own process group. It is stopped politely: SIGINT first, so it closes its sandbox and leaves an
+incomplete results.json at most; everything of it is killed only if it has not stopped after a
+grace period (grader.kill).
 """
 
 from __future__ import annotations
