@@ -1,7 +1,8 @@
 """``python -m bench.similarity [--submissions 200]``: similarity screening's speed on a class of that size.
 
 The class mixes the reference and an independent solution, each copy with some of its names
-changed, so the pairs are realistic work for the fingerprint comparison (not identical files).
+changed, so the pairs are realistic work for the fingerprint comparison (not identical files);
+every other submission is a notebook, read the way grading reads it.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import argparse
 import random
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from grader.assign.template import make_template
-from grader.similarity import compare
+from grader.assign.template import as_notebook, make_template
+from grader.similarity import class_codes, compare
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("logits", "params", "grads", "dout", "model", "batch", "probs", "history", "rng", "loss", "order")
@@ -34,12 +36,22 @@ def synthetic_class(count: int, seed: int = 0) -> dict[str, str]:
 
 
 def similarity_rows(count: int) -> list[tuple[str, str]]:
-    codes = synthetic_class(count)
+    """Reading a class from disk (every other submission a notebook) and comparing every pair."""
     template = make_template((ROOT / "reference" / "mlp.py").read_text())
-    started = time.perf_counter()
-    pairs = compare(codes, template)
-    seconds = time.perf_counter() - started
-    return [(f"similarity, {count} submissions ({len(pairs)} pairs)",
+    with tempfile.TemporaryDirectory(prefix="bench-similarity-") as scratch:
+        for number, (name, code) in enumerate(synthetic_class(count).items()):
+            (Path(scratch) / name).mkdir()
+            if number % 2:
+                (Path(scratch) / name / "mlp.ipynb").write_text(as_notebook(code, f"# {name}"))
+            else:
+                (Path(scratch) / name / "mlp.py").write_text(code)
+        started = time.perf_counter()
+        codes = class_codes(Path(scratch))
+        read = time.perf_counter() - started
+        pairs = compare(codes, template)
+        seconds = time.perf_counter() - started - read
+    return [(f"read {count} submissions (half of them notebooks)", f"{read:.2f} s"),
+            (f"similarity, {count} submissions ({len(pairs)} pairs)",
              f"{seconds:.1f} s, {len(pairs) / seconds:.0f} pairs per second")]
 
 
