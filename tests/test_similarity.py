@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import os
 import re
 
 import pytest
@@ -72,6 +73,20 @@ def test_the_command_writes_the_pairs_and_the_class_page_shows_them(tmp_path):
     with open(tmp_path / "out" / "grades.csv", newline="") as stream:
         totals = {row["student"]: row["total"] for row in csv.DictReader(stream)}
     assert totals["ann"] == totals["bob"] == totals["cat"]
+
+
+def test_a_screening_is_the_same_in_every_process(tmp_path):
+    """copydetect's own k-gram hash is salted per process (PYTHONHASHSEED); the screening's is not."""
+    for name, code in (("ann", REFERENCE), ("bob", reordered(renamed(REFERENCE))), ("cat", INDEPENDENT)):
+        (tmp_path / "class" / name).mkdir(parents=True)
+        (tmp_path / "class" / name / "mlp.py").write_text(code)
+    outputs = []
+    for salt in ("1", "2"):
+        done = run_grader("similarity", str(tmp_path / "class"), "--out", str(tmp_path / salt), "--threshold", "0.01",
+                          env={**os.environ, "PYTHONHASHSEED": salt})
+        assert done.returncode == 0, done.stderr
+        outputs.append((tmp_path / salt / "similarity.csv").read_text())
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") == 4
 
 
 def test_similarity_errors_are_one_line(tmp_path):

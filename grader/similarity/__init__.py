@@ -14,6 +14,7 @@ and ``similarity.json``, which the class page (``grader/summary``) shows as side
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 try:  # the optional 'similarity' extra
+    import copydetect.utils
     from copydetect import CodeFingerprint, compare_files
 except ImportError:
     CodeFingerprint = compare_files = None
@@ -40,6 +42,21 @@ GUARANTEE_TOKENS = 30  # any shared run this long is always found (its default g
 THRESHOLD = 0.6  # see docs/similarity.md: renamed copies score above 0.9, independent solutions below 0.3
 TOP_PAIRS = 10  # shown side by side on the class page
 CONTEXT_LINES = 1
+
+
+def stable_kgram_hashes(text: str, k: int) -> np.ndarray:
+    """The hash of every k-gram of ``text`` (int64), the same in every process.
+
+    copydetect hashes k-grams with Python's ``hash()``, which is salted per process: winnowing then
+    keeps other k-grams in each run, and the same class screened twice (or here and on a Dask
+    client) gave other shares. A screening must be reproducible, so this replaces it.
+    """
+    return np.array([int.from_bytes(hashlib.blake2b(text[offset:offset + k].encode(), digest_size=8).digest(),
+                                    "little", signed=True) for offset in range(len(text) - k + 1)], dtype=np.int64)
+
+
+if CodeFingerprint is not None:
+    copydetect.utils.hashed_kgrams = stable_kgram_hashes
 
 
 @dataclass
