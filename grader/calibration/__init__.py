@@ -1,6 +1,6 @@
 """The calibration the grader grades against: thresholds, golden fixtures, the time baseline.
 
-Written by the instructor's ``python -m grader calibrate`` (reference/calibrate.py) into
+Written by the instructor's ``python -m grader calibrate`` (grader/calibrate/) into
 ``calibration.json`` and ``golden.npz`` beside this file; read here at grade time.
 """
 
