@@ -11,6 +11,16 @@ from grader.record import GradeRecord
 from grader.report.results_json import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_SOURCE = (ROOT / "reference" / "mlp.py").read_text()
+
+
+def reference_with(folder: Path, code: str, **files: bytes) -> Path:
+    """A submission in ``folder``: the reference's mlp.py with ``code`` after it (a later def wins), and ``files``."""
+    folder.mkdir(parents=True)
+    (folder / "mlp.py").write_text(REFERENCE_SOURCE + code)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
 
 
 def run_grader(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_SOURCE = (ROOT / "reference" / "mlp.py").read_text()
+from helpers import REFERENCE_SOURCE
 
 
 @dataclass(frozen=True)

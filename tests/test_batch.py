@@ -19,8 +19,8 @@ import pytest
 from grader.assign.template import as_notebook
 from grader.contract import COMPONENTS, POINTS, TOTAL_POINTS
 from grader.report.results_json import read_results
-from helpers import ROOT, running, sandbox_processes
-from submission_corpus import BUGGY, CORRECT, REFERENCE_SOURCE
+from helpers import REFERENCE_SOURCE, ROOT, running, sandbox_processes
+from submission_corpus import BUGGY, CORRECT
 
 pytestmark = pytest.mark.mnist
 ONLY = ",".join(c for c in COMPONENTS if c != "train")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +12,8 @@ import pytest
 from grader import calibration as calibration_files
 from grader.calibrate import golden_fixtures
 from grader.calibration.speed_probe import probe_seconds
+from helpers import ROOT
 from reference import mlp
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ import json
 import pytest
 
 from grader.text import clean_text, csv_cell
-from helpers import ROOT, grade, run_grader
+from helpers import REFERENCE_SOURCE, grade, run_grader
 
-REFERENCE_SOURCE = (ROOT / "reference" / "mlp.py").read_text()
 # Clear screen, a window title (OSC), a carriage-return overwrite, a right-to-left override, a C1 CSI.
 HOSTILE = "\x1b[2J\x1b]0;owned\x07fake\rreal \u202eevil\u202c \x9b31mred\x1b[0m \x1bc"
 FORBIDDEN = ("\x1b", "\x07", "\r", "\u202e", "\u202c", "\x9b")

@@ -27,9 +27,9 @@ from grader.assign.template import make_template, split_blocks
 from grader.contract import COMPONENTS, TOTAL_POINTS
 from grader.data.mnist import default_cache_dir
 from grader.report.results_json import read_results
+from helpers import ROOT
 
 pytestmark = pytest.mark.mnist
-ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "reference" / "mlp.py"
 
 

@@ -11,9 +11,8 @@ import pytest
 from grader.assign.template import as_notebook, make_template, solution_lines
 from grader.handout.bundle import leaks
 from grader.notebook import defines, notebook_module
-from helpers import ROOT, grade, run_grader
+from helpers import REFERENCE_SOURCE, grade, run_grader
 
-REFERENCE_SOURCE = (ROOT / "reference" / "mlp.py").read_text()
 WORK_CELLS = ["%matplotlib inline\n!pip install numpy", "X_train = np.load('mnist.npy')\nmodel = MLP()\n"
               "history = train(model, X_train, X_train)", "import matplotlib.pyplot as plt\nplt.plot(history)"]
 

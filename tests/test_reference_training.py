@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import ROOT
 from reference.mlp import MLP, train
 
 pytestmark = pytest.mark.mnist
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_reference_learns_real_mnist(mnist):

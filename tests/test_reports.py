@@ -16,10 +16,10 @@ import pytest
 
 from grader.contract import COMPONENTS
 from grader.report.results_json import read_results
-from submission_corpus import BUGGY, REFERENCE_SOURCE
+from helpers import REFERENCE_SOURCE, ROOT
+from submission_corpus import BUGGY
 
 pytestmark = pytest.mark.mnist
-ROOT = Path(__file__).resolve().parents[1]
 PWN = "document.body.dataset.pwned=1"
 # A folder name that breaks out of attributes and opens tags (a name cannot hold "/").
 HOSTILE_NAME = f"q\"'><svg onload={PWN}>"

@@ -14,8 +14,8 @@ import pytest
 
 from grader.calibration import CALIBRATION_FILE
 from grader.contract import COMPONENTS, POINTS
-from helpers import ROOT, grade, run_grader
-from submission_corpus import BUGGY, CORRECT, REFERENCE_SOURCE
+from helpers import REFERENCE_SOURCE, ROOT, grade, run_grader
+from submission_corpus import BUGGY, CORRECT
 
 pytestmark = pytest.mark.mnist
 WITHOUT_TRAINING = ",".join(c for c in COMPONENTS if c != "train")

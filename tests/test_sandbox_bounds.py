@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from grader.sandbox import CallFailed, Limits, Sandbox, session
-from helpers import ROOT, grade, live, sandbox_processes
+from helpers import grade, live, reference_with, sandbox_processes
 
-REFERENCE_SOURCE = (ROOT / "reference" / "mlp.py").read_text()
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="a user of the sandbox's own needs a grader run as root")
 
 FORK_LOOP = """
@@ -48,10 +47,7 @@ def softmax(logits):
 
 
 def submission(tmp_path: Path, code: str) -> Path:
-    folder = tmp_path / "s"
-    folder.mkdir()
-    (folder / "mlp.py").write_text(REFERENCE_SOURCE + code)
-    return folder
+    return reference_with(tmp_path / "s", code)
 
 
 def attempt(box: Sandbox) -> tuple[CallFailed | None, float]:

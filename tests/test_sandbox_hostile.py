@@ -24,9 +24,8 @@ from grader.data.mnist import FILES, default_cache_dir
 from grader.evaluation import accuracy
 from grader.sandbox import Callback, CallFailed, Limits, Sandbox
 from grader.sandbox.landlock import abi_version
-from helpers import ROOT, live, sandbox_processes
+from helpers import REFERENCE_SOURCE, live, sandbox_processes
 
-REFERENCE_SOURCE = (ROOT / "reference" / "mlp.py").read_text()
 LIMITS = Limits(call_timeout=3.0, budget=40.0, startup_timeout=10.0)
 LABELS_PROBE = """
 

@@ -14,8 +14,8 @@ import pytest
 
 from grader.assign.template import SolutionBlockError, make_template, solution_lines
 from grader.contract import COMPONENTS
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "reference" / "mlp.py"
 TEMPLATE = ROOT / "student_template" / "mlp.py"
 

@@ -16,9 +16,9 @@ import pytest
 from grader.calibration import load as load_calibration
 from grader.contract import POINTS
 from grader.plausibility import TIME_FLOOR_FACTOR, accuracy_ceiling, review_reason
-from helpers import grade, run_grader
+from helpers import grade, reference_with, run_grader
 from reference.mlp import MLP, train
-from submission_corpus import REFERENCE_SOURCE, train_variant
+from submission_corpus import train_variant
 
 CALIBRATION = load_calibration()
 BAND = CALIBRATION.raw["accuracy"]["reference"]["per_epoch"]
@@ -72,17 +72,9 @@ def train(model, X, y, epochs=20, batch_size=64, lr=0.1, seed=0, on_epoch=None):
 '''
 
 
-def write(folder, code: str, **files: bytes):
-    folder.mkdir(parents=True)
-    (folder / "mlp.py").write_text(REFERENCE_SOURCE + code)
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-    return folder
-
-
 @pytest.mark.mnist
 def test_pretrained_weights_are_held_for_review_everywhere(pretrained, tmp_path):
-    cheat = write(tmp_path / "class" / "cheat", "\n_honest_train = train\n" + LOADS_WEIGHTS,
+    cheat = reference_with(tmp_path / "class" / "cheat", "\n_honest_train = train\n" + LOADS_WEIGHTS,
                   **{"weights.npz": pretrained.read_bytes()})
     done, record = grade(cheat, tmp_path / "graded" / "cheat", "--only", "train")
     accuracy = next(r for r in record.results if "accuracy" in r.name)
@@ -110,7 +102,7 @@ def test_pretrained_weights_are_held_for_review_everywhere(pretrained, tmp_path)
 def test_a_train_faster_than_the_machine_can_compute_is_held_for_review(tmp_path):
     """Twenty 'epochs' of 600 rows each: honest on small inputs, but a 20-epoch run it never did."""
     code = train_variant().replace("    n = X.shape[0]\n", "    n = min(X.shape[0], 600)\n")
-    skimmer = write(tmp_path / "skimmer", code)
+    skimmer = reference_with(tmp_path / "skimmer", code)
     _, record = grade(skimmer, tmp_path / "out", "--only", "train")
     assert record.review and "faster than this machine" in record.review
     assert next(r for r in record.results if "accuracy" in r.name).score == 0
@@ -118,7 +110,7 @@ def test_a_train_faster_than_the_machine_can_compute_is_held_for_review(tmp_path
 
 @pytest.mark.mnist
 def test_a_train_that_never_calls_on_epoch_is_still_graded_on_its_final_weights(tmp_path):
-    silent = write(tmp_path / "silent", train_variant().replace("on_epoch(epoch, history[-1])", "pass"))
+    silent = reference_with(tmp_path / "silent", train_variant().replace("on_epoch(epoch, history[-1])", "pass"))
     _, record = grade(silent, tmp_path / "out", "--only", "train")
     scores = {r.name.split(" ")[1]: r for r in record.results}
     assert scores["reaches"].score == scores["reaches"].max_score, scores["reaches"].output

@@ -408,8 +408,8 @@ class Sandbox:
         for name in _AGENT_FILES:
             shutil.copyfile(_PACKAGE_DIR / name, agent_dir / name)
         _copy_submission(self.module_dir, source)
-        drop = None
-        if privileged():
+        drop, root = None, privileged()
+        if root:
             uid, gid = sandbox_user()
             drop = {"uid": uid, "gid": gid}
             os.chown(box, uid, gid)
@@ -422,7 +422,7 @@ class Sandbox:
             "source": str(source), "box": str(box), "module_dir": str(box / "submission"),
             "request_fd": request_read, "response_fd": response_write, "landlock": self.landlock,
             "read": readable_paths() + ["/dev/urandom"], "write": [str(box), "/dev/null"],
-            "drop": drop, "disk": {"bytes": limits.disk_bytes, "files": limits.disk_files, "tmpfs": privileged()},
+            "drop": drop, "disk": {"bytes": limits.disk_bytes, "files": limits.disk_files, "tmpfs": root},
             "limits": {"memory_bytes": limits.memory_bytes, "cpu_seconds": math.ceil(limits.budget) + 1,
                        "file_bytes": limits.file_bytes, "open_files": limits.open_files,
                        "processes": limits.processes if drop else None},

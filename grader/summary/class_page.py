@@ -10,6 +10,7 @@ import json
 import statistics
 import urllib.parse
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from grader import __version__
@@ -41,8 +42,9 @@ class StudentRow:
     def max_score(self) -> float:
         return self.record.max_score
 
-    @property
+    @cached_property
     def components(self) -> dict[str, tuple[float, float]]:
+        """(score, max) per component; the page reads it once per cell, so it is computed once."""
         return self.record.component_points()
 
 
