@@ -75,6 +75,8 @@ class TrainingRecord:
     review: str | None = None  # why the run is implausible: accuracy points withheld for an instructor
     review_overridden: bool = False  # an instructor looked and granted the points (grade --override-review)
     ignores_given_weights: bool = False  # the exact-step check saw train start from other weights
+    # Per epoch handed over (then the final weights): each weight matrix's correlation with the start.
+    start_correlations: list[dict[str, float]] = field(default_factory=list)
     deadline_limited: bool = False  # the budget was shrunk to what the grade's --deadline left
 
 
@@ -98,6 +100,8 @@ class GradeRecord:
     sandbox: SandboxStrength | None = None  # None when no child was started
     summary: str = ""  # the terminal summary (results.json's ``output``)
     notes: list[str] = field(default_factory=list)  # how the submission was read (a notebook: what was left out)
+    stand_ins: list[str] = field(default_factory=list)  # one line per library graded code imported as a stand-in
+    import_failure: str = ""  # why mlp.py could not be imported, with its traceback (shown once, not per check)
     stdout: str = ""  # head and tail of what the submission printed (report.html only)
     stderr: str = ""
     failure: str | None = None

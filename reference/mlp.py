@@ -62,7 +62,7 @@ def relu_forward(z: np.ndarray) -> np.ndarray:
 def relu_backward(dout: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Gradient through ReLU: ``dout`` where the pre-activation ``z > 0``, else 0 (same shape)."""
     # BEGIN SOLUTION: pass dout through where z is positive, zero elsewhere
-    return np.where(z > 0, dout, 0.0)
+    return dout * (z > 0)
     # END SOLUTION
 
 
@@ -72,9 +72,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     Must be accurate and finite for any finite logits, e.g. a row ``[1000, 0]``.
     """
     # BEGIN SOLUTION: subtract each row's maximum before exponentiating, then normalise each row
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)  # normalised in place: no second (N, C) array
+    return probs
     # END SOLUTION
 
 
@@ -153,7 +153,10 @@ class MLP:
             a, z = self._cache[k - 1]
             if k < self.num_layers:
                 dout = relu_backward(dout, z)
-            dout, grads[f"W{k}"], grads[f"b{k}"] = linear_backward(dout, a, self.params[f"W{k}"])
+            if k > 1:
+                dout, grads[f"W{k}"], grads[f"b{k}"] = linear_backward(dout, a, self.params[f"W{k}"])
+            else:  # layer 1: linear_backward's dW and db, without its dx (the gradient for X, never used)
+                grads["W1"], grads["b1"] = a.T @ dout, dout.sum(axis=0)
         return grads
         # END SOLUTION
 

@@ -22,6 +22,8 @@ class Submission:
     diagnosis: str = ""  # a phrase the feedback must contain
     files: tuple[tuple[str, str], ...] = ()  # other modules beside mlp.py
     whole: bool = False  # the code is the whole mlp.py (as it is with ``files``)
+    verify_train: bool = False  # a bug outside train graded with train's verified-step checks too (one epoch)
+    epochs: int = 1  # epochs of the (informational) timed run when train loses points without the full run
 
     def write(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -113,6 +115,73 @@ print("mlp.py imported; numpy", np.__version__, file=sys.stderr)
 ''' + train_variant(print_line='print(f"epoch {epoch}: loss {history[-1]:.4f}")'), trains=True),
 }
 
+# How students write train in a notebook: plotting, progress bars and display at the top (real
+# matplotlib and tqdm where the grading environment has them, stand-ins elsewhere), on_epoch by
+# keyword, the mean over the batches, and the history returned as an array.
+CORRECT["notebook_habits"] = Submission('''
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from IPython.display import clear_output, display
+from keras.datasets import mnist
+from tqdm.auto import tqdm, trange
+
+
+def train(model, X, y, epochs=20, batch_size=64, lr=0.1, seed=0, on_epoch=None):
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    history = []
+    for epoch in trange(epochs, desc="epochs"):
+        order = rng.permutation(n)
+        losses = []
+        for start in tqdm(range(0, n, batch_size), leave=False):
+            batch = order[start:start + batch_size]
+            loss, grads = model.loss_and_grads(X[batch], y[batch])
+            sgd_step(model.params, grads, lr)
+            losses.append(loss)
+        history.append(np.mean(losses))
+        clear_output(wait=True)
+        plt.plot(history)
+        plt.title(f"epoch {epoch}: loss {history[-1]:.3f}")
+        plt.show()
+        if on_epoch is not None:
+            on_epoch(epoch=epoch, mean_loss=history[-1])
+    return np.array(history)
+''', trains=True)
+CORRECT["tuple_history_numpy_floats"] = Submission(train_variant().replace(
+    "history.append(total / seen)", "history.append(np.float32(total / seen))").replace(
+    "on_epoch(epoch, history[-1])", "on_epoch(mean_loss=history[-1], epoch=epoch)").replace(
+    "    return history", "    return tuple(history)"), trains=True)
+
+# Memory-hungry habits that are still correct: the training set copied to float64 inside train (360 MiB
+# of the submission's own), and on top of that a shuffled float64 copy each epoch and one-hot labels for
+# every row (about 730 MiB): full marks with the grader's default memory limit.
+CORRECT["float64_training_set"] = Submission(train_variant().replace(
+    "    rng = np.random.default_rng(seed)\n",
+    "    X = X.astype(np.float64)  # float64 like the lecture's notebook\n    rng = np.random.default_rng(seed)\n",
+    1), trains=True)
+CORRECT["float64_copies_each_epoch"] = Submission('''
+def train(model, X, y, epochs=20, batch_size=64, lr=0.1, seed=0, on_epoch=None):
+    X = X.astype(np.float64)
+    Y = np.eye(10)[y]  # one-hot labels, one row per example
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    history = []
+    for epoch in range(epochs):
+        perm = rng.permutation(n)
+        X, Y = X[perm], Y[perm]
+        total = 0.0
+        for start in range(0, n, batch_size):
+            xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
+            loss, grads = model.loss_and_grads(xb, yb.argmax(axis=1))
+            sgd_step(model.params, grads, lr)
+            total += loss * len(xb)
+        history.append(total / n)
+        if on_epoch is not None:
+            on_epoch(epoch, history[-1])
+    return history
+''', trains=True)
+
 _LAYERS, _NETWORK = REFERENCE_SOURCE.split("\nclass MLP", 1)
 CORRECT["multi_file"] = Submission(
     "from collections.abc import Callable, Sequence\n\nimport numpy as np\n\n"
@@ -137,7 +206,7 @@ _mean_ce = cross_entropy
 def cross_entropy(logits, y):
     loss, dlogits = _mean_ce(logits, y)
     return loss * logits.shape[0], dlogits
-''', frozenset({"cross_entropy", "MLP"}), diagnosis="sum"),
+''', frozenset({"cross_entropy", "MLP"}), diagnosis="sum", verify_train=True),
     "sum_in_loss_and_gradient": Submission('''
 _mean_ce = cross_entropy
 
@@ -350,6 +419,26 @@ def linear_backward(dout, x, W):
     "on_epoch_after_every_batch": Submission(train_variant(batch_line=(
         "Xb, yb = X[batch], y[batch]\n            if on_epoch is not None:\n"
         "                on_epoch(epoch, 0.0)")), frozenset({"train"}), diagnosis="once after each epoch"),
+    # Honest on the few rows of the verified-step checks; off the contract on the full data only,
+    # where the observed run must see it (each one loses the observation's points, nothing else).
+    "lr_decayed_each_epoch": Submission(train_variant(print_line="lr = lr * 0.9 if n > 1000 else lr"),
+                                        frozenset({"train"}), epochs=2, diagnosis="train keeps lr=0.1 constant"),
+    "batches_in_data_order": Submission(train_variant().replace(
+        "order = rng.permutation(n)", "order = rng.permutation(n) if n < 1000 else np.arange(n)"),
+        frozenset({"train"}), epochs=2, diagnosis="in the data order"),
+    "same_shuffle_every_epoch": Submission(train_variant().replace(
+        "order = rng.permutation(n)", "order = np.random.default_rng(seed).permutation(n)"),
+        frozenset({"train"}), epochs=2, diagnosis="same order as epoch 1"),
+    "half_the_rows_each_epoch": Submission(train_variant().replace(
+        "order = rng.permutation(n)", "order = rng.permutation(n)[: n // 2 if n > 1000 else n]"),
+        frozenset({"train"}), epochs=2, diagnosis="used 30000 of the 60000 rows"),
+    "batches_of_128_always": Submission(train_variant(stop="0, n, 128 if n > 1000 else batch_size").replace(
+        "order[start:start + batch_size]", "order[start:start + (128 if n > 1000 else batch_size)]"),
+        frozenset({"train"}), epochs=2, diagnosis="batches of 128"),
+    "extra_hidden_epochs": Submission(train_variant().replace(
+        "for epoch in range(1, epochs + 1):", "for epoch in range(1, epochs + 1 + (2 if n > 1000 else 0)):").replace(
+        "        if on_epoch is not None:", "        if on_epoch is not None and epoch <= epochs:"),
+        frozenset({"train"}), epochs=2, diagnosis="more steps after its last on_epoch"),
     "labels_shuffled_apart_from_images": Submission(
         train_variant(batch_line="Xb, yb = X[batch], y[np.sort(batch)]"),
         frozenset({"train"}), trains=True, diagnosis="shuffled apart"),

@@ -28,6 +28,7 @@ from grader.contract import COMPONENTS, TOTAL_POINTS
 from grader.data.mnist import default_cache_dir
 from grader.report.results_json import read_results
 from helpers import ROOT
+from submission_corpus import CORRECT
 
 pytestmark = pytest.mark.mnist
 REFERENCE = ROOT / "reference" / "mlp.py"
@@ -246,22 +247,38 @@ def test_handout_errors_are_one_line(tmp_path, args, message):
     assert (tmp_path / "taken" / "file").read_text() == "mine"
 
 
+class _Group:
+    """A ``preexec_fn`` entering a memory cgroup (or nothing, without one); ``peak()`` its max usage in MiB."""
+
+    def __init__(self, group: Path | None) -> None:
+        self.group = group
+
+    def __call__(self) -> None:
+        if self.group is not None:
+            (self.group / "cgroup.procs").write_text(str(os.getpid()))
+
+    def peak(self) -> str:
+        if self.group is None:
+            return "no memory cgroup here"
+        return f"peak {int((self.group / 'memory.max_usage_in_bytes').read_text()) >> 20} MiB"
+
+
 @contextlib.contextmanager
 def memory_cgroup(limit: int):
     """A ``preexec_fn`` that puts the process into a memory cgroup of ``limit`` bytes (v1, as root).
 
     Where no such cgroup can be made, the process runs without one (the grade is the same).
     """
-    group = Path(f"/sys/fs/cgroup/memory/mlp-grader-test-{os.getpid()}")
+    group = Path(f"/sys/fs/cgroup/memory/mlp-grader-test-{os.getpid()}-{time.monotonic_ns()}")
     try:
         group.mkdir()
         (group / "memory.limit_in_bytes").write_text(str(limit))
     except OSError:
-        yield lambda: None
+        yield _Group(None)
         return
     try:
         # Over the limit the kernel's OOM killer ends the grade: the test then fails on its results.
-        yield lambda: (group / "cgroup.procs").write_text(str(os.getpid()))
+        yield _Group(group)
     finally:
         for _ in range(50):
             try:
@@ -282,16 +299,15 @@ def unpack_like_gradescope(archive: Path, root: Path) -> None:
     shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
 
 
-def test_gradescope_autograder_grades_the_submission_layout(tmp_path):
+def gradescope_autograder(tmp_path: Path) -> tuple[dict[str, bytes], dict[str, int], Path, dict[str, str]]:
+    """The zip built, unpacked under a root laid out like /autograder and set up by its setup.sh:
+    its files, their modes, the root and the environment run_autograder runs with."""
     archive = tmp_path / "autograder.zip"
     done = cli("gradescope", "--out", str(archive))
     assert done.returncode == 0, done.stderr
     with zipfile.ZipFile(archive) as bundle:
         files = {name: bundle.read(name) for name in bundle.namelist()}
         modes = {info.filename: stat.S_IMODE(info.external_attr >> 16) for info in bundle.infolist()}
-    assert modes["setup.sh"] == modes["run_autograder"] == 0o755
-    assert_no_solution_inside(files)
-
     root = tmp_path / "autograder"
     unpack_like_gradescope(archive, root)
     # An existing unprivileged user, so that the test creates none on this machine (setup.sh would).
@@ -300,6 +316,13 @@ def test_gradescope_autograder_grades_the_submission_layout(tmp_path):
     setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], cwd=root / "source", env=env,
                            capture_output=True, text=True, timeout=900)
     assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
+    return files, modes, root, env
+
+
+def test_gradescope_autograder_grades_the_submission_layout(tmp_path):
+    files, modes, root, env = gradescope_autograder(tmp_path)
+    assert modes["setup.sh"] == modes["run_autograder"] == 0o755
+    assert_no_solution_inside(files)
 
     (root / "submission").mkdir()
     shutil.copyfile(REFERENCE, root / "submission" / "mlp.py")
@@ -308,7 +331,7 @@ def test_gradescope_autograder_grades_the_submission_layout(tmp_path):
                              timeout=900, preexec_fn=enter)
     assert run.returncode == 0, run.stderr[-2000:]
     record = read_results(root / "results" / "results.json")
-    assert record.score == TOTAL_POINTS and {r.component for r in record.results} == set(COMPONENTS)
+    assert record.score == TOTAL_POINTS and {r.component for r in record.results} == set(COMPONENTS), enter.peak()
     assert (root / "results" / "report.html").is_file()
     if os.geteuid() == 0:
         assert record.sandbox.child_uid == 65534  # nobody: the user run_autograder was told to use
@@ -325,3 +348,25 @@ def test_gradescope_autograder_grades_the_submission_layout(tmp_path):
     assert run.returncode == 0
     record = read_results(root / "results" / "results.json")
     assert record.score == 0 and record.failure is not None and "mlp.py" in record.failure
+
+
+def test_gradescope_autograder_keeps_memory_hungry_trains_at_full_marks(tmp_path):
+    """``X = X.astype(np.float64)`` at the top of train keeps full marks in Gradescope's default 768 MB;
+    that and a shuffled float64 copy each epoch with one-hot labels, in 1.5 GB with the memory setting the
+    zip's README gives for it."""
+    files, _, root, env = gradescope_autograder(tmp_path)
+    readme = files["README.md"].decode()
+    assert "**1.5 GB**" in readme and "`--memory-mb 1100`" in readme
+    for name, container_mib, memory_mb in (("float64_training_set", 768, None),
+                                           ("float64_copies_each_epoch", 1536, "1100")):
+        shutil.rmtree(root / "submission", ignore_errors=True)
+        shutil.rmtree(root / "results", ignore_errors=True)
+        CORRECT[name].write(root / "submission")
+        run_env = env if memory_mb is None else {**env, "MLP_GRADER_MEMORY_MB": memory_mb}  # as --memory-mb would
+        with memory_cgroup(container_mib << 20) as enter:
+            run = subprocess.run([str(root / "run_autograder")], cwd=root, env=run_env, capture_output=True,
+                                 text=True, timeout=900, preexec_fn=enter)
+        assert run.returncode == 0, run.stderr[-2000:]
+        record = read_results(root / "results" / "results.json")
+        lost = [f"{r.name}: {r.output}" for r in record.results if r.score < r.max_score]
+        assert record.score == TOTAL_POINTS, (name, enter.peak(), lost)

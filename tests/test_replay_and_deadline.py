@@ -37,6 +37,7 @@ def test_a_seed_out_of_range_is_a_usage_error(seed):
     assert done.returncode == 2 and "seed" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_timed_training_gets_what_the_deadline_leaves(tmp_path):
     deadline = 45.0
     started = time.monotonic()

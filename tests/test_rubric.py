@@ -31,6 +31,7 @@ def assert_contract_format(path: Path) -> None:
         assert test["status"] in ("passed", "failed")
 
 
+@pytest.mark.slow
 def test_reference_scores_full_marks(tmp_path):
     done, record = grade(ROOT / "reference", tmp_path)
     assert_contract_format(tmp_path / "results.json")
@@ -49,6 +50,7 @@ def test_template_scores_zero_with_not_implemented_everywhere(tmp_path):
         assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CORRECT)
 def test_correct_but_different_code_gets_full_marks(name, tmp_path):
     _, record = grade(CORRECT[name].write(tmp_path / name), tmp_path / "out")
@@ -56,11 +58,12 @@ def test_correct_but_different_code_gets_full_marks(name, tmp_path):
     assert not lost, [r.output for r in record.results if r.score < r.max_score]
 
 
-@pytest.mark.parametrize("name", BUGGY)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if BUGGY[name].trains else [])
+                                  for name in BUGGY])
 def test_a_bug_loses_points_exactly_where_it_is(name, tmp_path):
     submission = BUGGY[name]
-    args = () if submission.trains else ("--epochs", "1") if "train" in submission.losers else \
-        ("--only", WITHOUT_TRAINING)
+    args = () if submission.trains else ("--epochs", str(submission.epochs)) if "train" in submission.losers or \
+        submission.verify_train else ("--only", WITHOUT_TRAINING)
     _, record = grade(submission.write(tmp_path / name), tmp_path / "out", *args)
     totals = record.component_points()
     losers = {c for c, (score, maximum) in totals.items() if score < maximum}
@@ -111,6 +114,7 @@ def scaled_calibration(tmp_path: Path, **timing: float) -> Path:
     return tmp_path / "calibration.json"
 
 
+@pytest.mark.slow
 def test_a_machine_three_times_slower_still_gets_full_time_credit(tmp_path):
     """Calibrated on a machine 3x faster than this one: its probe and its reference time are a third of ours.
 

@@ -86,8 +86,9 @@ HOSTILE = {
     "ignores_sigterm": Hostile(
         "import signal, time\ndef softmax(logits):\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "    time.sleep(1000)\n", {"softmax": "timeout"}),
-    "allocates_50gb": Hostile("def softmax(logits):\n    return np.ones(50 * 2**30 // 8)\n",
-                              {"softmax": "raised"}, message="MemoryError"),
+    "allocates_50gb": Hostile("def softmax(logits):\n    return np.ones(50 * 2**30 // 8)\n", {"softmax": "memory"},
+                              message=r"^ran out of memory: Unable to allocate 50 GiB for an array with shape "
+                                      r"\(6710886400,\) and data type float64; the submission may use 3072 MiB$"),
     "prints_100mb": Hostile(
         "import sys\ndef softmax(logits, _inner=softmax):\n    for _ in range(100):\n"
         "        sys.stdout.write('x' * (1 << 20))\n    sys.stdout.write('LAST LINE')\n"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import math
+import mmap
+import os
 import struct
 import tracemalloc
 
 import numpy as np
 import pytest
 
-from grader.sandbox import wire
+from grader.sandbox import shared, wire
 
 CAP = 64 << 20
 
@@ -135,3 +139,59 @@ def test_trailing_bytes_in_the_body_are_rejected():
 def test_malformed_frames_are_rejected(data, message):
     with pytest.raises(wire.ProtocolError, match=message):
         read(data)
+
+
+def shared_images() -> np.ndarray:
+    """A training set in sealed shared memory, as ``load_mnist(shared=True)`` makes it."""
+    return shared.sealed_array((600, 784), np.float32, lambda out: out.__setitem__(..., np.arange(784) / 784))
+
+
+def test_an_array_in_shared_memory_travels_as_a_descriptor_not_as_bytes():
+    images = shared_images()
+    labels = np.arange(600)
+    frame, descriptors = wire.encode_shared({"args": [images, labels, images[100:500]]}, shared.locate)
+    header = json.loads(bytes(frame[1]))
+    assert header["descriptors"] == 1 and len(descriptors) == 1
+    assert [spec.get("shared") for spec in header["arrays"]] == [[0, 0], None, [0, 100 * 784 * 4]]
+    assert sum(len(memoryview(chunk).cast("B")) for chunk in frame[2:]) == labels.nbytes  # the labels alone
+
+    # The receiver maps the descriptor copy-on-write: a write stays its own, the segment is sealed.
+    _, header_length, body_length = wire.PREFIX.unpack(frame[0])
+    message, arrays, count = wire.parse_header(bytes(frame[1]), body_length, wire.MAX_DESCRIPTORS)
+    assert count == 1
+
+    def map_shared(index, offset, dtype, shape):
+        region = mmap.mmap(descriptors[index], offset + math.prod(shape) * dtype.itemsize, access=mmap.ACCESS_COPY)
+        return np.frombuffer(region, dtype=dtype, count=math.prod(shape), offset=offset).reshape(shape)
+
+    body = bytearray(b"".join(bytes(chunk) for chunk in frame[2:]))
+    got = wire.decode_body(message, arrays, body, map_shared=map_shared)["args"]
+    np.testing.assert_array_equal(got[0], images)
+    np.testing.assert_array_equal(got[1], labels)
+    np.testing.assert_array_equal(got[2], images[100:500])
+    got[0][0, 0] = 42.0
+    assert images[0, 0] == 0.0 and not images.flags.writeable
+    with pytest.raises(OSError):  # sealed: not even a writable descriptor could change it
+        os.write(os.open(f"/proc/self/fd/{descriptors[0]}", os.O_RDWR), b"x")
+    seals = fcntl.fcntl(descriptors[0], fcntl.F_GET_SEALS)
+    assert seals & fcntl.F_SEAL_WRITE and seals & fcntl.F_SEAL_SHRINK and seals & fcntl.F_SEAL_SEAL
+
+
+def test_small_arrays_and_copies_of_a_shared_segment_travel_in_the_frame():
+    images = shared_images()
+    frame, descriptors = wire.encode_shared([images[:10], images.copy(), images[:, :400]], shared.locate)
+    assert descriptors == [] and "descriptors" not in json.loads(bytes(frame[1]))
+    back = read(b"".join(bytes(chunk) for chunk in frame))
+    np.testing.assert_array_equal(back[1], images)
+    np.testing.assert_array_equal(back[2], images[:, :400])
+
+
+@pytest.mark.parametrize("header, message", [
+    ({"msg": {"__array__": 0}, "arrays": [{"dtype": "<f4", "shape": [2], "shared": [0, 0]}], "descriptors": 1},
+     "passing 1 descriptors"),
+    ({"msg": {"__array__": 0}, "arrays": [{"dtype": "<f4", "shape": [2], "shared": [0, 0]}]},
+     "names no descriptor"),
+])
+def test_the_parent_refuses_arrays_in_shared_memory_from_the_child(header, message):
+    with pytest.raises(wire.ProtocolError, match=message):
+        read(raw_frame(header))

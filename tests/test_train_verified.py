@@ -73,6 +73,7 @@ def train(model, X, y, epochs=20, batch_size=64, lr=0.1, seed=0, on_epoch=None):
 
 
 @pytest.mark.mnist
+@pytest.mark.slow
 def test_pretrained_weights_are_held_for_review_everywhere(pretrained, tmp_path):
     cheat = reference_with(tmp_path / "class" / "cheat", "\n_honest_train = train\n" + LOADS_WEIGHTS,
                   **{"weights.npz": pretrained.read_bytes()})
@@ -109,6 +110,7 @@ def test_a_train_faster_than_the_machine_can_compute_is_held_for_review(tmp_path
 
 
 @pytest.mark.mnist
+@pytest.mark.slow
 def test_a_train_that_never_calls_on_epoch_is_still_graded_on_its_final_weights(tmp_path):
     silent = reference_with(tmp_path / "silent", train_variant().replace("on_epoch(epoch, history[-1])", "pass"))
     _, record = grade(silent, tmp_path / "out", "--only", "train")

@@ -29,7 +29,7 @@ from grader.data import MNIST, DataError, load_mnist
 from grader.errors import UsageError
 from grader.evaluation import accuracy
 from grader.sandbox import Limits, Sandbox
-from grader.training import timed_training
+from grader.training import layer_correlations, start_weights, timed_training
 
 try:  # instructor side only: the student kit ships neither reference/ nor torch
     import torch
@@ -116,14 +116,22 @@ def band(curves: list[list[float]]) -> dict[str, list[float]]:
             "std": [round(statistics.pstdev(c), 6) for c in columns]}
 
 
-def oracle_curve(data: MNIST, seed: int) -> list[float]:
-    """Test accuracy after each epoch of the oracle, from the reference's initial weights for ``seed``."""
-
-    twin = oracle.OracleMLP(reference_mlp.MLP(sizes=SIZES, seed=seed).params)
+def oracle_curve(data: MNIST, seed: int) -> tuple[list[float], float]:
+    """Test accuracy after each epoch of the oracle from the timed run's start for ``seed``, and the lowest
+    correlation of any epoch's weight matrix with that start."""
+    start = start_weights(seed)
+    twin = oracle.OracleMLP(start)
     curve: list[float] = []
+    lowest = [1.0]
+
+    def on_epoch(epoch: int, loss: float) -> None:
+        params = twin.params()
+        curve.append(accuracy(params, data.x_test, data.y_test))
+        lowest[0] = min(lowest[0], *layer_correlations(params, start).values())
+
     twin.train(data.x_train, data.y_train, oracle.batch_order(len(data.x_train), EPOCHS, BATCH_SIZE, seed), LR,
-               on_epoch=lambda epoch, loss: curve.append(accuracy(twin.params(), data.x_test, data.y_test)))
-    return curve
+               on_epoch=on_epoch)
+    return curve, lowest[0]
 
 
 def calibrate(seeds: list[int], out_dir: Path, log=print) -> dict:
@@ -135,7 +143,7 @@ def calibrate(seeds: list[int], out_dir: Path, log=print) -> dict:
     golden_bytes = buffer.getvalue()
 
     probes = [probe_seconds()]
-    reference_curves, reference_seconds, oracle_curves = [], [], []
+    reference_curves, reference_seconds, oracle_curves, correlations = [], [], [], []
     for seed in seeds:
         with Sandbox(REFERENCE_DIR, Limits(call_timeout=3600, budget=7200)) as box:
             run = timed_training(box, data, seed=seed)
@@ -143,9 +151,12 @@ def calibrate(seeds: list[int], out_dir: Path, log=print) -> dict:
             raise RuntimeError(f"the reference failed to train in the sandbox: {run.failure}")
         reference_curves.append(run.accuracies)
         reference_seconds.append(run.seconds)
-        log(f"reference seed {seed}: final test accuracy {run.final_accuracy:.4f} in {run.seconds:.1f} s")
-        oracle_curves.append(oracle_curve(data, seed))
-        log(f"oracle    seed {seed}: final test accuracy {oracle_curves[-1][-1]:.4f}")
+        correlations += [value for weights in run.handed for value in layer_correlations(weights, run.start).values()]
+        log(f"reference seed {seed}: final test accuracy {run.final_accuracy:.4f} in {run.seconds:.1f} CPU s")
+        curve, lowest = oracle_curve(data, seed)
+        oracle_curves.append(curve)
+        correlations.append(lowest)
+        log(f"oracle    seed {seed}: final test accuracy {curve[-1]:.4f}")
         probes.append(probe_seconds())
 
     finals = [curve[-1] for curve in reference_curves + oracle_curves]
@@ -181,8 +192,15 @@ def calibrate(seeds: list[int], out_dir: Path, log=print) -> dict:
             "probes": [round(p, 6) for p in probes],
             "blas_threads": 1,
             "budget_factor": BUDGET_FACTOR,
-            "rule": ("time_budget = budget_factor * reference_seconds * probe_now / probe_seconds * epochs / 20; "
-                     "the probe times the MLP's own matmuls at batch 64 in a child with one BLAS thread"),
+            "rule": ("time_budget = budget_factor * reference_seconds * probe_now / probe_seconds * epochs / 20, "
+                     "all in CPU seconds; the probe times the MLP's own matmuls at batch 64 in a child with one "
+                     "BLAS thread"),
+        },
+        "provenance": {
+            "lowest_correlation": round(min(correlations), 4),
+            "rule": ("each epoch's weight matrices keep a correlation with the start the grader drew; "
+                     "lowest_correlation is the lowest over every epoch, layer and seed of the reference and the "
+                     "oracle, and a run below plausibility.PROVENANCE_SHARE of it is held for review"),
         },
         "golden": "golden.npz",
         "golden_sha256": hashlib.sha256(golden_bytes).hexdigest(),

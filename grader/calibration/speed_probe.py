@@ -1,8 +1,9 @@
 """Measure this machine: the matmuls of the MLP's own shapes at batch 64, in float64 (< 1 s).
 
 Run as a script (``python -I speed_probe.py``) under the sandbox child's environment, so the
-BLAS thread count is the child's; prints the best time of several repetitions, in seconds.
-The time budget scales the calibrated reference time by probe(now) / probe(calibration).
+BLAS thread count is the child's; prints the best CPU time of several repetitions, in seconds.
+CPU time, as the timed run's budget is: other load on the machine slows neither much. The time
+budget scales the calibrated reference time by probe(now) / probe(calibration).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _measure() -> float:
     x = rng.random((64, 784))
     best = float("inf")
     for _ in range(REPEATS):
-        started = time.perf_counter()
+        started = time.process_time()
         for _ in range(BATCHES):
             a, inputs = x, []
             for W in weights:  # forward
@@ -35,7 +36,7 @@ def _measure() -> float:
             for W, a_in in zip(reversed(weights), reversed(inputs)):  # backward: dW and dx
                 _ = a_in.T @ d
                 d = d @ W.T
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
     return best
 
 

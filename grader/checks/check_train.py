@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 from grader.checks.check_mlp import loss_and_grads, params_of
-from grader.contract import SIZES
+from grader.contract import BATCH_SIZE, LR, SIZES
+from grader.observation import FIRST_BATCH_RTOL, Finding, judge
 from grader.plausibility import review_reason
 from grader.rubric.feedback import CheckFailure, as_array, show
 from grader.rubric.plugin import DEADLINE_RESERVE
 from grader.sandbox import Callback
-from grader.training import TrainingRun, timed_training
+from grader.training import WALL_FACTOR, TrainingRun, as_history, as_number, layer_correlations, timed_training
 
 pytestmark = pytest.mark.component("train")
 
@@ -74,7 +75,10 @@ def params_after(box, model, reference: dict[str, np.ndarray]) -> dict[str, np.n
 def run_train(box, model, X, y, **kwargs) -> tuple[object, list[tuple[object, object, object]]]:
     """``train(model, X, y, **kwargs)`` recording each on_epoch call: (returned, [(epoch, loss, params after)])."""
     calls: list[tuple[object, object, object]] = []
-    record = Callback(lambda epoch, loss, params: calls.append((epoch, loss, params)), attach=(model, "params"))
+    def on_epoch(epoch: object, mean_loss: object, params: object) -> None:
+        calls.append((epoch, mean_loss, params))
+
+    record = Callback(on_epoch, attach=(model, "params"))
     return box.call("train", model, X, y, on_epoch=record, **kwargs), calls
 
 
@@ -104,7 +108,7 @@ def diagnose_step(start: dict, after: dict, expected: dict, lr: float) -> str:
             "and epochs=1, train must take exactly one step; is batch_size (or epochs) used?")
 
 
-@pytest.mark.points(5)
+@pytest.mark.points(4)
 def check_exact_step(box, mnist, rng, context):
     """train from given weights takes exactly one step of lr x your own gradient (one batch, one epoch)"""
     rows, lr, seed = int(rng.integers(96, 200)), float(rng.uniform(0.02, 0.07)), int(rng.integers(1 << 30))
@@ -130,14 +134,6 @@ def check_exact_step(box, mnist, rng, context):
 
 
 # ---- bookkeeping: on_epoch and the returned history --------------------------------------------
-def _number(value: object) -> float | None:
-    if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, np.ndarray) and value.size == 1:
-        return float(value.reshape(()))
-    return None
-
-
 def expect_history(calls: list, returned: object, epochs: int, what: str) -> None:
     """on_epoch once per epoch with consecutive epoch numbers; a list of one loss per epoch returned."""
     if len(calls) != epochs:
@@ -148,13 +144,20 @@ def expect_history(calls: list, returned: object, epochs: int, what: str) -> Non
     if numbers not in (list(range(epochs)), list(range(1, epochs + 1))):
         raise CheckFailure(what, f"epoch numbers {list(range(epochs))} or {list(range(1, epochs + 1))}",
                            f"{show(numbers)}", "number the epochs consecutively, from 0 or from 1")
-    if not isinstance(returned, (list, tuple)) or len(returned) != epochs:
+    history = as_history(returned)
+    if history is None or len(history) != epochs:
         raise CheckFailure(what, f"a list of {epochs} floats", show(returned)[:200],
-                           "return the list of each epoch's mean loss" if not isinstance(returned, (list, tuple))
-                           else f"the list must hold one loss per epoch ({epochs}), not {len(returned)}")
+                           "return the list (or tuple, or 1-D array) of each epoch's mean loss" if history is None
+                           else f"the history must hold one loss per epoch ({epochs}), not {len(history)}")
 
 
-def expect_losses(what: str, losses: list, expected: list[float], rows: int, batches: int, where: str) -> None:
+def expect_losses(what: str, losses: list, expected: list[float], rows: int, batches: int, where: str,
+                  single_batches: list[float] = ()) -> None:
+    """Each reported loss against the loss your own loss_and_grads gives as train sees it.
+
+    ``single_batches``: your loss on single batches of the epoch's size, for the one diagnosis that
+    needs them (a reported loss that is one batch's, not the epoch's mean).
+    """
     shown = ", ".join("?" if loss is None else f"{loss:.6g}" for loss in losses)
     wanted = ", ".join(f"{loss:.6g}" for loss in expected)
     if all(loss is not None and np.isclose(loss, e, rtol=LOSS_RTOL) for loss, e in zip(losses, expected)):
@@ -165,14 +168,17 @@ def expect_losses(what: str, losses: list, expected: list[float], rows: int, bat
         diagnosis = "a sum over the examples, not the mean loss: divide by the number of examples"
     elif batches > 1 and all(np.isclose(loss, batches * e, rtol=LOSS_RTOL) for loss, e in zip(losses, expected)):
         diagnosis = "a sum of the batches' losses, not their mean: divide by the number of batches"
+    elif single_batches and all(min(single_batches) <= loss <= max(single_batches) for loss in losses):
+        diagnosis = ("one batch's loss (the last batch's?), not the epoch's mean: average the losses of all the "
+                     "epoch's batches")
     elif batches > 1:
-        diagnosis = "not the epoch's mean loss (is it the last batch's loss?): average over the whole epoch"
+        diagnosis = "not the epoch's mean of your loss_and_grads's batch losses: average over the whole epoch"
     else:
         diagnosis = "each epoch's loss is loss_and_grads's loss at the weights the epoch starts from"
     raise CheckFailure(what, f"mean losses {wanted} ({where})", shown, diagnosis)
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def check_bookkeeping(box, mnist, rng):
     """train calls on_epoch once per epoch with its mean loss and returns those losses"""
     rows, lr, seed = int(rng.integers(96, 200)), float(rng.uniform(0.02, 0.07)), int(rng.integers(1 << 30))
@@ -186,23 +192,31 @@ def check_bookkeeping(box, mnist, rng):
     # from (the given ones, then those the previous epoch handed over), whatever the update did.
     starts = [start] + [_handed_over(params, start) for _, _, params in calls[:-1]]
     expected = [own_step(box, weights, X, y, 0.0)[0] for weights in starts]
-    expect_losses(what, [_number(loss) for _, loss, _ in calls], expected, rows, 1, "passed to on_epoch")
-    expect_losses(what, [_number(loss) for loss in returned], expected, rows, 1, "returned")
-    # Four equal batches and a learning rate too small to move the weights: in every order each
-    # epoch's mean loss (over examples or over batches) is the loss at the start; a sum over the
-    # batches or the last batch's loss is not. Judged only if the weights stayed put (an update
-    # that ignores lr is the exact-step check's to report).
+    expect_losses(what, [as_number(loss) for _, loss, _ in calls], expected, rows, 1, "passed to on_epoch")
+    expect_losses(what, [as_number(loss) for loss in as_history(returned)], expected, rows, 1, "returned")
+    # Four equal batches and a learning rate too small to move the weights: each epoch's mean loss
+    # is the mean of your own loss over a partition of the rows into 4 batches. For a loss that adds
+    # up over examples (a mean, or the sum a wrong cross_entropy gives) every partition, so every
+    # shuffle, gives the same: that is the loss as train sees it, whatever cross_entropy's own bugs
+    # (they are its checks' to report). Judged only if two partitions agree and the weights stayed
+    # put (an update that ignores lr is the exact-step check's to report).
     batch = int(rng.integers(24, 50))
     X, y = mnist_rows(mnist, rng, 4 * batch)
-    loss, _ = own_step(box, start, X, y, 0.0)
+    partitions = [rng.permutation(4 * batch).reshape(4, batch) for _ in range(2)]
+    batch_losses = [[as_number(own_step(box, start, X[part], y[part], 0.0)[0]) for part in partition]
+                    for partition in partitions]
+    means = [float(np.mean(losses)) if None not in losses else None for losses in batch_losses]
+    additive = None not in means and np.isclose(means[0], means[1], rtol=LOSS_RTOL / 10)
+    singles = [loss for losses in batch_losses for loss in losses]
     returned, calls = run_train(box, model_with(box, start), X, y, epochs=2, batch_size=batch, lr=1e-9, seed=seed)
     what = (f"train(epochs=2, batch_size={batch}, lr=1e-9) on {4 * batch} rows (4 batches): on_epoch(epoch, "
             "mean_loss) once per epoch and the list of those losses returned")
     expect_history(calls, returned, 2, what)
+    history = as_history(returned)
     final = _handed_over(calls[-1][2], start)
-    if all(np.allclose(final[key], start[key], rtol=1e-6, atol=1e-8) for key in start):
-        expect_losses(what, [_number(loss) for _, loss, _ in calls], [loss, loss], 4 * batch, 4, "passed to on_epoch")
-        expect_losses(what, [_number(loss) for loss in returned], [loss, loss], 4 * batch, 4, "returned")
+    if additive and all(np.allclose(final[key], start[key], rtol=1e-6, atol=1e-8) for key in start):
+        for where, losses in (("passed to on_epoch", [loss for _, loss, _ in calls]), ("returned", history)):
+            expect_losses(what, [as_number(loss) for loss in losses], [means[0]] * 2, 4 * batch, 4, where, singles)
 
 
 def _handed_over(params: object, like: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -219,20 +233,58 @@ def _handed_over(params: object, like: dict[str, np.ndarray]) -> dict[str, np.nd
 def run(box, mnist, context, calibration) -> TrainingRun:
     """One timed training run, shared by the checks below (recorded for the report)."""
     training = context.training
-    budget = training.budget_seconds
+    budget = training.budget_seconds  # CPU seconds
+    wall = WALL_FACTOR * budget
     left = context.seconds_left(DEADLINE_RESERVE + SHIPPING_SECONDS)
-    if left < budget:  # the platform's deadline comes first: train gets what is left of it
-        budget, training.deadline_limited = max(left, 1.0), True
-    result = timed_training(box, mnist, epochs=context.epochs, time_budget=budget)
+    if left < wall:  # the platform's deadline comes first: train gets what is left of it
+        wall, training.deadline_limited = max(left, 1.0), True
+    result = timed_training(box, mnist, epochs=context.epochs, time_budget=budget, seed=context.record.seed,
+                            progress=context.progress, wall_limit=wall)
     training.seconds, training.accuracies, training.losses = round(result.seconds, 3), result.accuracies, result.losses
     training.epoch_seconds = [round(s, 3) for s in result.epoch_seconds]
     training.stopped = result.failure.message if result.failure else None
     training.final_accuracy = result.final_accuracy
+    weights = [*result.handed, *([result.final_params] if result.final_params is not None else [])]
+    training.start_correlations = [layer_correlations(w, result.start) for w in weights]
     training.review = review_reason(calibration, result.accuracies, result.seconds, result.failure is None,
                                     context.epochs, training.scaled_reference_seconds,
-                                    ignores_given_weights=training.ignores_given_weights)
+                                    ignores_given_weights=training.ignores_given_weights,
+                                    correlations=training.start_correlations)
     training.review_overridden = training.review is not None and context.override_review
     return result
+
+
+@pytest.mark.points(4)
+def check_observed(run, box, mnist, context):
+    """train runs the contract's loop on the full data: every row once per epoch in a fresh shuffle, batches of
+    batch_size, one step of the given lr with each batch's own gradients (observed as it ran)"""
+    if not run.accuracies and run.failure is not None and run.observation.after_last is None:
+        raise CheckFailure("the timed run must run to be observed", f"{context.epochs} observed epochs",
+                           run.failure.message)
+    verdict = judge(run.observation, run.index, run.handed, run.start, context.epochs, BATCH_SIZE, LR,
+                    finished=run.failure is None)
+    findings = verdict.findings
+    for epoch, before, rows, recorded in verdict.first_batches[:3] if not findings else []:
+        # The record's first batch, recomputed by your own loss_and_grads at the weights the epoch began with.
+        _, grads = loss_and_grads(box, model_with(box, before), mnist.x_train[rows], mnist.y_train[rows])
+        for key in sorted(before):
+            own = as_array(grads.get(key), f"grads['{key}']").astype(np.float64)
+            if not np.linalg.norm(own - recorded[key]) <= FIRST_BATCH_RTOL * np.linalg.norm(own) + 1e-12:
+                findings = [Finding(epoch, f"the gradients that reached sgd_step in the first batch of epoch {epoch} "
+                                           "are not what loss_and_grads gives for that batch at the weights the "
+                                           "epoch started from")]
+                break
+        if findings:
+            break
+    if findings:
+        more = f" (and {len(findings) - 1} more finding(s))" if len(findings) > 1 else ""
+        raise CheckFailure(f"train(model, X, y) on the {len(mnist.y_train)} training rows, observed as it ran",
+                           "the contract's loop: CONTRACT §1", findings[0].text + more, _OBSERVED_HINT)
+
+
+_OBSERVED_HINT = ("each epoch: order = rng.permutation(n) from one rng = np.random.default_rng(seed) made before the "
+                  "loop; for each batch of batch_size rows: loss, grads = model.loss_and_grads(X[b], y[b]); "
+                  "sgd_step(model.params, grads, lr)")
 
 
 def _failure_diagnosis(run: TrainingRun) -> str:
@@ -248,7 +300,7 @@ def _failure_diagnosis(run: TrainingRun) -> str:
 
 
 @pytest.mark.timed
-@pytest.mark.points(10)
+@pytest.mark.points(8)
 def check_accuracy(run, calibration, award, context):
     """train reaches the calibrated test accuracy (the grader scores the final weights and every epoch's)"""
     accuracy = run.final_accuracy
@@ -274,7 +326,7 @@ def check_accuracy(run, calibration, award, context):
 @pytest.mark.timed
 @pytest.mark.points(2)
 def check_time(run, context):
-    """train finishes within the time budget (scaled to this machine's speed)"""
+    """train finishes within the time budget (CPU seconds, scaled to this machine's speed)"""
     budget, reference = context.training.budget_seconds, context.training.scaled_reference_seconds
     ratio = run.seconds / reference if reference else float("inf")
     if run.failure is not None and run.failure.kind == "timeout" and context.training.deadline_limited:
@@ -282,12 +334,17 @@ def check_time(run, context):
                            f"{context.epochs} epochs", f"{context.epochs} epochs before the deadline",
                            f"{run.seconds:.1f} s were left for training", "the grade's overall time limit was "
                            "reached: ask your instructor, or make train faster")
-    if run.failure is not None and run.failure.kind == "timeout":
+    if run.failure is not None and run.failure.kind == "cpu_budget":
         raise CheckFailure(f"train was stopped at the time budget after {len(run.accuracies)} of "
-                           f"{context.epochs} epochs", f"<= {budget:.1f} s",
-                           f"> {budget:.1f} s ({ratio:.1f}x the reference's {reference:.1f} s on this machine)",
+                           f"{context.epochs} epochs", f"<= {budget:.1f} CPU s",
+                           f"> {budget:.1f} CPU s ({ratio:.1f}x the reference's {reference:.1f} s on this machine)",
                            "per-sample Python loops are far slower than batched matrix products: vectorise "
                            "over the batch")
+    if run.failure is not None and run.failure.kind == "timeout":
+        raise CheckFailure(f"train was stopped after {len(run.accuracies)} of {context.epochs} epochs: it took "
+                           f"{WALL_FACTOR:g}x its CPU budget in wall-clock time", f"<= {budget:.1f} CPU s",
+                           f"{run.seconds:.1f} CPU s used", "train waits or sleeps (time.sleep, input, a lock): "
+                           "it must compute and return")
     if run.failure is not None:
         raise CheckFailure("train must run to the end", f"{context.epochs} epochs", run.failure.message)
 

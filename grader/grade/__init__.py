@@ -22,6 +22,7 @@ from grader.record import GradeRecord
 from grader.report.html import write_report
 from grader.report.junit import write_junit
 from grader.report.markdown import grade_markdown
+from grader.report.progress import EpochPrinter
 from grader.report.results_json import write_failure, write_results
 from grader.report.terminal import summary_text
 from grader.rubric.run import grade
@@ -54,12 +55,13 @@ def main(submission: Path, out: Path | None = None, only: str | None = None, epo
                                        summary=summary_text(partial) + "\nincomplete: grading was still running")
         write_results(out / "results.json", snapshot)
 
+    printer = EpochPrinter.to_stdout()
     try:
-        with graded_folder(folder) as (graded, notes):
+        with graded_folder(folder) as (graded, notes, translate):
             record = grade(graded, epochs=epochs or EPOCHS, only=selected, mnist_dir=mnist_dir,
                            calibration_path=calibration, override_review=override_review, seed=seed,
                            deadline=deadline, memory_bytes=None if memory_mb is None else int(memory_mb) << 20,
-                           on_result=keep_partial)
+                           on_result=keep_partial, progress=printer, translate=translate)
         record.notes = notes
         record.leaderboard = leaderboard
         record.replay = shlex.join(["python", "-m", "grader", "grade", str(submission), "--seed", str(record.seed),
@@ -72,6 +74,8 @@ def main(submission: Path, out: Path | None = None, only: str | None = None, epo
     except Exception as exc:
         write_failure(out / "results.json", f"the grader itself failed: {type(exc).__name__}: {exc}")
         raise
+    finally:
+        printer.finish()
     title = f"MLP assignment: {name}"
     band = load_calibration(calibration).raw["accuracy"]["reference"]["per_epoch"]
     write_report(out / "report.html", record, title, band)

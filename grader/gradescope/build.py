@@ -18,8 +18,13 @@ _EXECUTABLE = 0o100755 << 16  # zip external attributes: a regular file, rwxr-xr
 _REGULAR = 0o100644 << 16
 
 
-# Gradescope's defaults: a 10-minute limit (the grade must be written well before it) and 768 MB,
-# of which the grader's own process with MNIST takes about 340 MB (measured; see docs/instructors.md).
+# Gradescope's defaults: a 10-minute limit (the grade must be written well before it) and 768 MB.
+# The memory setting is what the submission's process may use of its own (RLIMIT_DATA beyond what its
+# interpreter and NumPy committed, python -m bench.memory measures the rest). Of 768 MiB, at the peak of
+# the timed run: the grading process about 140 MiB (Python, pytest, the test set, the run's record), the
+# training images 180 MiB in shared memory (once: the submission's process maps them), run.py 10 MiB, the
+# submission's interpreter and NumPy 20 MiB and page tables and code 20 MiB leave about 400 MiB: enough
+# for a train that copies the training set to float64 (360 MiB). A larger container: its MiB less 370.
 DEFAULT_DEADLINE = 540.0
 DEFAULT_MEMORY_MB = 400
 
@@ -28,7 +33,7 @@ def build_autograder_zip(out: Path, source: Path, deadline: float = DEFAULT_DEAD
                          memory_mb: int = DEFAULT_MEMORY_MB, leaderboard: bool = False) -> Path:
     """Write the autograder zip to ``out`` (replaced atomically) from the instructor's repository ``source``.
 
-    ``deadline`` seconds for a whole grade and ``memory_mb`` for the submission's address space go
+    ``deadline`` seconds for a whole grade and ``memory_mb`` for the submission's own memory go
     into ``run_autograder`` (the environment there may still override them).
     """
     tree = InstructorTree(source).check()

@@ -25,7 +25,10 @@ def grade_markdown(grade: GradeRecord, title: str) -> str:
     for component, score, maximum, first in component_totals(grade):
         lines.append(f"| {component} | {score:.1f} / {maximum:.0f} | {escape(first)} |")
     failed = [r for r in grade.results if r.status == "failed"][:5]
-    if failed:
+    if grade.import_failure:
+        lines += ["", f"**mlp.py could not be imported**, so no check could run: "
+                      f"{escape(grade.import_failure.splitlines()[0])}"]
+    elif failed:
         lines += ["", "**Top failures**", ""]
         for r in failed:
             first = r.output.strip().splitlines()[0] if r.output.strip() else ""

@@ -38,7 +38,8 @@ def results_document(record: GradeRecord) -> dict:
     """The results dict of ``record`` (its ``summary`` is the top-level ``output``)."""
     extra = {"grader_version": record.grader_version or __version__, "calibration_id": record.calibration_id,
              "seed": record.seed, "replay": record.replay, "epochs": record.epochs, "only": record.only,
-             "review": record.review, "notes": record.notes,
+             "review": record.review, "notes": record.notes, "stand_ins": record.stand_ins,
+             "import_failure": record.import_failure,
              "sandbox": dataclasses.asdict(record.sandbox) if record.sandbox else None,
              "training": dataclasses.asdict(record.training) if record.training else None}
     if record.failure is not None:
@@ -105,6 +106,8 @@ def record_from_document(document: dict) -> GradeRecord:
             training=TrainingRecord(**_fields(TrainingRecord, training)) if training else None,
             sandbox=SandboxStrength(**_fields(SandboxStrength, sandbox)) if sandbox else None,
             notes=[str(note) for note in extra.get("notes") or []],
+            stand_ins=[str(line) for line in extra.get("stand_ins") or []],
+            import_failure=str(extra.get("import_failure") or ""),
             summary="" if extra.get("grader_failed") else output,
             failure=output if extra.get("grader_failed") else None,
             incomplete=bool(extra.get("incomplete")), leaderboard="leaderboard" in document)

@@ -27,6 +27,11 @@ def summary_text(grade: GradeRecord, width: int = 100) -> str:
     lines.append("-" * min(width, 100))
     lines.append(f"{'total':<16}{grade.score:>6.1f} / {grade.max_score:<4.0f}  ({grade.seconds:.0f} s)")
     lines.append(f"inputs seed {grade.seed}" + (f"; replay: {grade.replay}" if grade.replay else ""))
+    if grade.import_failure:
+        lines.append(f"import failed: {grade.import_failure.splitlines()[0]} (no check could run; traceback in the "
+                     "report)")
+    for line in grade.stand_ins:
+        lines.append(f"stand-in: {line}")
     if grade.notes:
         lines.append(f"notebook: {grade.notes[0]}; {len(grade.notes) - 1} thing(s) left out (see the report)")
     if grade.review is not None:

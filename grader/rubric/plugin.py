@@ -23,10 +23,13 @@ from grader.data import MNIST, load_mnist
 from grader.record import CheckResult, GradeRecord, TrainingRecord
 from grader.rubric.feedback import CheckFailure
 from grader.sandbox import CallFailed, Limits, Sandbox
+from grader.sandbox.stand_ins import note as stand_in_note
+from grader.training import EpochProgress
 
 CHECKS_BUDGET = 300.0  # seconds for every check but the timed training
 DEADLINE_RESERVE = 15.0  # seconds kept before a --deadline to write the reports
 TRANSFER_ALLOWANCE = 60.0  # seconds to ship MNIST to the child and evaluate, on top of the training budget
+IMPORT_FAILED = "not run: mlp.py could not be imported (the reason is at the top of the report)"
 
 
 @dataclass
@@ -37,11 +40,13 @@ class GradingContext:
     record: GradeRecord
     only: frozenset[str] | None = None
     mnist_dir: str | None = None
-    training_budget: float = 0.0  # seconds reserved for the timed training in the sandbox's budget
+    training_budget: float = 0.0  # wall-clock seconds reserved for the timed training in the sandbox's budget
     override_review: bool = False  # an instructor grants the accuracy points of an implausible run
     deadline_at: float | None = None  # time.monotonic() by which the whole grade must be written
-    memory_bytes: int = Limits.memory_bytes  # the child's address space
+    memory_bytes: int = Limits.memory_bytes  # the submission's own memory in its child (Limits.memory_bytes)
     on_result: Callable[[GradeRecord], None] | None = None  # called after every check (partial results.json)
+    translate: Callable[[str], str] = str  # a failure text in the student's terms (a notebook's cells); str: as is
+    progress: Callable[[EpochProgress], None] | None = None  # called as each timed epoch is scored
 
     def seconds_left(self, reserve: float) -> float:
         """Seconds until the deadline minus ``reserve`` (infinite without a deadline)."""
@@ -98,7 +103,8 @@ class RubricPlugin:
         if any("mnist" in item.fixturenames for item in items):
             # Read MNIST while the checks before the training run: the parent only waits on the child then.
             loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnist")
-            self._mnist = loader.submit(load_mnist, self._context.mnist_dir)
+            # The training images in sealed shared memory: the child maps them instead of receiving a copy.
+            self._mnist = loader.submit(load_mnist, self._context.mnist_dir, shared=True)
             loader.shutdown(wait=False)
 
     # ---- fixtures ---------------------------------------------------------------------------
@@ -115,6 +121,7 @@ class RubricPlugin:
         self._box.close()
         record = self._context.record
         record.sandbox = self._box.strength
+        record.stand_ins = [stand_in_note(name) for name in self._box.stand_ins]
         record.stdout, record.stderr = self._box.output()
 
     @pytest.fixture(scope="session")
@@ -154,7 +161,7 @@ class RubricPlugin:
         if report.passed:
             status, score, output = "passed", points * fraction, note
         else:
-            status, score, output = "failed", 0.0, explain(call.excinfo)
+            status, score, output = "failed", 0.0, self._context.translate(self._failure_text(call.excinfo))
         training = self._context.record.training
         if item.get_closest_marker("timed") and training is not None and training.informational:
             output = (f"informational: --epochs {training.epochs} shortened the training from {EPOCHS} epochs, so "
@@ -166,6 +173,16 @@ class RubricPlugin:
             seconds=round(call.duration, 3)))
         if self._context.on_result is not None:
             self._context.on_result(self._context.record)
+
+    def _failure_text(self, excinfo: pytest.ExceptionInfo | None) -> str:
+        """A failed check's text; an import failure is told once, in the record, not under every check."""
+        error = excinfo.value if excinfo is not None else None
+        if isinstance(error, CallFailed) and error.kind == "import_failed":
+            record = self._context.record
+            if not record.import_failure:
+                record.import_failure = explain(excinfo)
+            return IMPORT_FAILED
+        return explain(excinfo)
 
 
 def explain(excinfo: pytest.ExceptionInfo | None) -> str:

@@ -7,12 +7,18 @@ monkeypatch anything here. The parent believes none of it: it re-checks every fr
 computes every verdict itself.
 """
 
+import errno
+import gc
 import io
 import json
+import math
+import mmap
 import os
 import shutil
+import socket
 import sys
 import traceback
+import weakref
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -20,36 +26,131 @@ sys.path.insert(0, HERE)
 import landlock  # noqa: E402  (the agent's own modules sit beside it, on the path set just above)
 import limits  # noqa: E402  (likewise)
 import numpy  # noqa: E402  (imported before confinement: it needs to read its own files)
+import observe  # noqa: E402  (the agent's own module, like landlock)
+import stand_ins  # noqa: E402  (likewise)
 import wire  # noqa: E402  (likewise)
 
 MAX_TEXT = 4000
+# Exit status when not even the few bytes of a report can be allocated (session.AGENT_OUT_OF_MEMORY).
+OUT_OF_MEMORY = 86
+_DRAIN_BYTES = 1 << 16
+
+# BLAS allocates its work buffers (32 MiB with OpenBLAS) on the first product large enough: here, so
+# that they count among what the agent committed before its limits were set, not as the submission's.
+_ = numpy.ones((128, 128)) @ numpy.ones((128, 128))
+del _
+
+
+class AgentFailure(Exception):
+    """The agent's own part of a request failed (receiving it, mapping the grader's inputs, encoding a
+    reply or an on_epoch call), not the submission's code: reported to the parent as such."""
+
+    def __init__(self, phase: str, nbytes: int, memory: bool = True, reason: str = "") -> None:
+        super().__init__(f"the grader's side could not {phase} ({nbytes} bytes)")
+        self.report = {"phase": phase, "bytes": int(nbytes), "memory": memory, "reason": reason[:300]}
+
+
+class _NoRoom(Exception):
+    """A buffer for incoming bytes could not be allocated; the bytes were read and dropped."""
 
 
 class Connection:
-    """Blocking frame I/O over the two pipe descriptors the parent passed down."""
+    """Blocking frame I/O: requests arrive on a Unix socket (with the descriptors of shared segments),
+    replies leave on a pipe."""
 
     def __init__(self, read_fd: int, write_fd: int, objects: dict[int, object]) -> None:
         self.read_fd, self.write_fd, self.objects = read_fd, write_fd, objects
+        self.recorder: observe.Recorder | None = None  # set while an observed call runs
+        try:
+            self.socket: socket.socket | None = socket.socket(fileno=read_fd)
+        except OSError:
+            self.socket = None  # a pipe: no descriptors can come with the frames
+        self.received: list[int] = []  # descriptors that came with the frame being read
+        self.scratch = bytearray(_DRAIN_BYTES)  # for dropping bytes when no buffer can be had for them
+
+    def _read_into(self, view: memoryview) -> int:
+        if self.socket is None:
+            return os.readv(self.read_fd, [view])
+        space = socket.CMSG_SPACE(wire.MAX_DESCRIPTORS * 4)
+        count, ancillary, _, _ = self.socket.recvmsg_into([view], space)
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                usable = len(data) - len(data) % 4
+                self.received += [int.from_bytes(data[i:i + 4], sys.byteorder) for i in range(0, usable, 4)]
+        return count
 
     def read_exact(self, count: int) -> bytearray:
-        buffer = bytearray()
-        while len(buffer) < count:
-            chunk = os.read(self.read_fd, min(count - len(buffer), 1 << 22))
-            if not chunk:
+        """Exactly ``count`` bytes; raises _NoRoom (the bytes read and dropped) when no buffer can be had."""
+        try:
+            buffer = bytearray(count)  # the parent is trusted: the size it announces is what it sends
+        except MemoryError:
+            self.drain(count)
+            raise _NoRoom from None
+        view, got = memoryview(buffer), 0
+        while got < count:
+            read = self._read_into(view[got:])
+            if not read:
                 raise EOFError("the grader closed the connection")
-            buffer += chunk
+            got += read
         return buffer
 
+    def drain(self, count: int) -> None:
+        view = memoryview(self.scratch)
+        while count > 0:
+            read = self._read_into(view[:min(count, len(view))])
+            if not read:
+                raise EOFError("the grader closed the connection")
+            count -= read
+
     def receive(self) -> object:
-        return wire.read_frame(self.read_exact, max_body=1 << 40, resolve_handle=self.objects.__getitem__,
-                               make_callback=self.make_callback, make_rng=numpy.random.default_rng)
+        """The next frame, decoded; AgentFailure when this process cannot take it in (the frame is consumed)."""
+        header_length, body_length = wire.parse_prefix(bytes(self.read_exact(wire.PREFIX.size)), max_body=1 << 40)
+        try:
+            header = self.read_exact(header_length)
+        except _NoRoom:
+            self.drain(body_length)
+            self._close_received()
+            raise AgentFailure("receive", header_length + body_length) from None
+        try:
+            message, arrays, descriptors = wire.parse_header(bytes(header), body_length, wire.MAX_DESCRIPTORS)
+            del header
+            body = self.read_exact(body_length)
+        except _NoRoom:
+            self._close_received()
+            raise AgentFailure("receive", body_length) from None
+        except MemoryError:
+            self.drain(body_length)
+            self._close_received()
+            raise AgentFailure("receive", header_length + body_length) from None
+        fds, self.received = self.received, []
+        try:
+            if len(fds) != descriptors:
+                raise wire.ProtocolError(f"the frame passes {descriptors} descriptors, {len(fds)} came with it")
+            return wire.decode_body(message, arrays, body, resolve_handle=self.objects.__getitem__,
+                                    make_callback=self.make_callback, make_rng=numpy.random.default_rng,
+                                    map_shared=lambda index, offset, dtype, shape: map_shared(
+                                        fds[index], offset, dtype, shape))
+        except MemoryError:
+            raise AgentFailure("receive", header_length + body_length) from None
+        finally:
+            for fd in fds:
+                os.close(fd)  # a mapping keeps what it needs
+
+    def _close_received(self) -> None:
+        for fd in self.received:
+            os.close(fd)
+        self.received = []
 
     def send(self, message: object) -> None:
+        """Send ``message``; AgentFailure when it cannot be encoded for want of memory (nothing is sent then)."""
         try:
             frame = wire.encode(message, handle_of=self.handle_of)
         except wire.UnsendableValue as exc:
             frame = wire.encode({"error": {"type": "UnsendableValue", "message": f"returned {exc}",
                                            "traceback": ""}})
+        except MemoryError:
+            phase = "event" if isinstance(message, dict) and "event" in message else "reply"
+            raise AgentFailure(phase, _array_bytes(message)) from None
         for chunk in frame:
             view = memoryview(chunk)
             while view:
@@ -66,34 +167,113 @@ class Connection:
         return len(self.objects)
 
     def make_callback(self, number: int, attach: dict | None):
-        def callback(*args):
+        def callback(*args, **kwargs):
             extra = getattr(self.objects[attach["handle"]], attach["attr"]) if attach else None
-            self.send({"event": number, "args": list(args), "attached": extra})
+            event = {"event": number, "args": list(args), "kwargs": kwargs, "attached": extra}
+            if self.recorder is not None:
+                event["observed"] = self.recorder.take()
+            self.send(event)
             reply = self.receive()
+            if isinstance(reply, dict) and isinstance(reply.get("refused"), str):
+                raise TypeError(reply["refused"])  # called with arguments the contract does not give it
             return reply.get("resume") if isinstance(reply, dict) else None
 
         return callback
 
 
+def reply(conn: Connection, message: dict) -> None:
+    """Send a final reply; when even that cannot be encoded, say so in a few bytes, else exit OUT_OF_MEMORY."""
+    try:
+        conn.send(message)
+    except AgentFailure as failure:
+        try:
+            conn.send({"agent_failure": failure.report})
+        except (AgentFailure, MemoryError):
+            os._exit(OUT_OF_MEMORY)
+
+
+def map_shared(fd: int, offset: int, dtype: numpy.dtype, shape: tuple[int, ...]) -> numpy.ndarray:
+    """The grader's array at ``offset`` of the sealed segment ``fd``, mapped copy-on-write.
+
+    The submission gets a normal writable array; a write lands in a page of its own, never in the
+    segment (sealed: nobody can write it). RLIMIT_DATA counts the whole mapping at once, so it is lent
+    for as long as the mapping lives (limits.lend).
+    """
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes == 0:
+        return numpy.empty(shape, dtype)
+    start = offset - offset % mmap.ALLOCATIONGRANULARITY
+    length = offset + nbytes - start
+    try:
+        size = os.fstat(fd).st_size
+    except OSError as exc:
+        raise AgentFailure("map", length, memory=False, reason=str(exc)) from None
+    if size < offset + nbytes:
+        raise wire.ProtocolError(f"an array of {nbytes} bytes at {offset} of a segment of {size}")
+    for attempt in range(2):
+        give_back = limits.lend(length)
+        try:
+            region = mmap.mmap(fd, length, access=mmap.ACCESS_COPY, offset=start)
+            break
+        except (OSError, MemoryError) as exc:
+            give_back()
+            memory = isinstance(exc, MemoryError) or exc.errno == errno.ENOMEM
+            if not (memory and attempt == 0):
+                raise AgentFailure("map", length, memory=memory, reason="" if memory else str(exc)) from None
+        # An earlier mapping the submission kept in a reference cycle holds the loan: collect it, once.
+        gc.collect()
+    weakref.finalize(region, give_back)
+    return numpy.frombuffer(region, dtype=dtype, count=math.prod(shape), offset=offset - start).reshape(shape)
+
+
+def _array_bytes(value: object) -> int:
+    """Bytes of the arrays inside ``value`` (what encoding it needs), without allocating."""
+    if isinstance(value, numpy.ndarray):
+        return value.nbytes
+    if isinstance(value, (list, tuple)):
+        return sum(_array_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_array_bytes(v) for v in value.values())
+    return 0
+
+
 def describe(exc: BaseException) -> dict:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """The exception for the parent; its traceback shows the submission's frames, not the agent's own."""
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
+              if not frame.filename.startswith(HERE + os.sep)]
+    text = "".join(["Traceback (most recent call last):\n" if frames else "", *traceback.format_list(frames),
+                    *traceback.format_exception_only(type(exc), exc)])
     return {"type": type(exc).__name__, "message": str(exc)[:MAX_TEXT], "traceback": text[-MAX_TEXT:]}
 
 
 def serve(conn: Connection, module_dir: str) -> None:
-    module = None
+    module, finder, reported = None, None, 0
     while True:
+        # The last request's arguments (the grader's mapped inputs) go before the next request arrives.
+        observed = request = result = message = None
         try:
             request = conn.receive()
         except EOFError:
             return
+        except AgentFailure as failure:
+            reply(conn, {"agent_failure": failure.report})
+            continue
         try:
             op = request["op"]
             if op == "import":
                 sys.path.insert(0, module_dir)
+                finder = stand_ins.install(module_dir)
                 import mlp as module  # noqa: PLC0415  (the submission, imported only now)
 
                 result = None
+            elif op == "call" and request.get("observe"):
+                target, spec = getattr(module, request["name"]), request["observe"]
+                with observe.recording(module, spec["handle"], module_dir, spec["columns"], spec["projection"],
+                                       spec["coordinates"]) as conn.recorder:
+                    try:
+                        result = target(*request["args"], **request["kwargs"])
+                    finally:
+                        observed, conn.recorder = conn.recorder.take(), None
             elif op == "call":
                 target = getattr(module, request["name"])
                 result = target(*request["args"], **request["kwargs"])
@@ -109,12 +289,19 @@ def serve(conn: Connection, module_dir: str) -> None:
                 result = None
             else:
                 raise ValueError(f"unknown op {op!r}")
-            reply = {"ok": result}
+            message = {"ok": result}
+            if observed is not None:
+                message["observed"] = observed
             if request.get("return_args"):
-                reply["args"] = request["args"]
+                message["args"] = request["args"]
+        except AgentFailure as failure:  # an on_epoch call that could not be encoded, out through train
+            message = {"agent_failure": failure.report}
         except BaseException as exc:  # noqa: BLE001  (SystemExit and KeyboardInterrupt from student code too)
-            reply = {"error": describe(exc)}
-        conn.send(reply)
+            message = {"error": describe(exc)}
+        if finder is not None and len(finder.stood_in) > reported:
+            # Libraries stood in since the last reply (an import inside a function adds one later).
+            message["stand_ins"], reported = finder.stood_in[reported:], len(finder.stood_in)
+        reply(conn, message)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import ctypes
 import os
 import platform
 import resource
+from collections.abc import Callable
 
 _PR_SET_CHILD_SUBREAPER, _PR_SET_KEEPCAPS = 36, 8
 _CLONE_NEWNS, _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 0x00020000, 2, 4, 0x4000, 1 << 18
@@ -22,20 +23,76 @@ def _check(result: int, what: str) -> None:
         raise OSError(number, f"{what}: {os.strerror(number)}")
 
 
-def apply(memory_bytes: int, cpu_seconds: int, file_bytes: int, open_files: int, processes: int | None) -> None:
-    """Cap address space, CPU time, file size, open descriptors and (when given) processes; no core dumps.
+# RLIMIT_AS is only a distant backstop, this far beyond the memory limits: address space that uses no
+# memory (thread stacks, malloc's per-thread arena reservations, code) must never fail a submission.
+AS_HEADROOM = 4 << 30
+# The kernel's OOM killer, where a container or machine still runs out, takes the child first, never the grader.
+OOM_SCORE_ADJ = 1000
+
+
+def committed_bytes(field: str = "VmData") -> int:
+    """This process's ``field`` of /proc/self/status in bytes (VmData: what RLIMIT_DATA counts); 0 if unreadable."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def apply(memory_bytes: int, lend_bytes: int, cpu_seconds: int, file_bytes: int, open_files: int,
+          processes: int | None) -> None:
+    """Cap private memory, CPU time, file size, open descriptors and (when given) processes; no core dumps.
+
+    Memory: RLIMIT_DATA counts what a process's own allocations commit (heap, anonymous and
+    copy-on-write mappings, thread stacks), not code, reservations or shared mappings, and an
+    allocation past it fails at once (NumPy's MemoryError names its size). Its soft limit is what
+    this process has committed so far (interpreter, NumPy, BLAS buffers) plus ``memory_bytes``, the
+    submission's own; the hard limit leaves ``lend_bytes`` more, lent by ``lend`` while the grader's
+    inputs are mapped copy-on-write. RLIMIT_AS stays only as a backstop AS_HEADROOM further away.
 
     CPU: SIGXCPU at ``cpu_seconds`` (the process dies by it), SIGKILL 5 s later. ``processes``
     (RLIMIT_NPROC) counts every process and thread of the user, so it is set only for a user of
     the sandbox's own (``drop_to``); root is never bound by it.
     """
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    data = committed_bytes("VmData") + memory_bytes
+    resource.setrlimit(resource.RLIMIT_DATA, (data, data + lend_bytes))
+    address_space = committed_bytes("VmSize") + memory_bytes + lend_bytes + AS_HEADROOM
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if processes is not None:
         resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adjust:
+            adjust.write(str(OOM_SCORE_ADJ))
+    except OSError:
+        pass  # no /proc: the limits above still hold
+
+
+def lend(nbytes: int) -> Callable[[], None]:
+    """Raise RLIMIT_DATA's soft limit by ``nbytes`` (at most to the hard limit) for a mapping of the grader's.
+
+    A copy-on-write mapping counts in full the moment it is made, though its pages are the grader's
+    until written. Returns the function that takes the loan back (call it once the mapping is gone).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if soft == resource.RLIM_INFINITY:
+        return lambda: None
+    raised = soft + nbytes if hard == resource.RLIM_INFINITY else min(soft + nbytes, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (raised, hard))
+    lent = raised - soft
+
+    def give_back() -> None:
+        now, limit = resource.getrlimit(resource.RLIMIT_DATA)
+        if now != resource.RLIM_INFINITY:
+            resource.setrlimit(resource.RLIMIT_DATA, (max(now - lent, 0), limit))
+
+    return give_back
 
 
 def private_tmpfs(path: str, size_bytes: int, files: int, uid: int, gid: int) -> None:

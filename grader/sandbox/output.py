@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections import deque
@@ -18,6 +19,10 @@ class CapturedStream:
 
     def __init__(self, fd: int, head: int = 32 * 1024, tail: int = 32 * 1024) -> None:
         self._fd, self._head_cap, self._tail_cap = fd, head, tail
+        try:  # a deeper pipe: a flood of prints is drained in fewer, larger reads
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass  # above this machine's pipe-max-size: the default depth works, only slower
         self._head = bytearray()
         self._tail: deque[bytes] = deque()
         self._tail_size = 0
@@ -28,7 +33,7 @@ class CapturedStream:
 
     def _drain(self) -> None:
         try:
-            while chunk := os.read(self._fd, 1 << 16):
+            while chunk := os.read(self._fd, 1 << 20):
                 with self._lock:
                     self.total += len(chunk)
                     room = self._head_cap - len(self._head)

@@ -8,6 +8,14 @@ real dict, so markers cannot be forged by a key), ``__float__`` (nan / inf / -in
 JSON strict), ``__handle__`` (an object living in the child), ``__callback__`` and ``__rng__`` (a
 NumPy Generator, built by the child from its seed).
 
+Large arrays of the grader that live in sealed shared memory (``shared.py``: the MNIST training
+images) need not travel at all: ``encode_shared`` gives such an array the spec
+``{"dtype": ..., "shape": ..., "shared": [d, offset]}``, its bytes are not in the body, the header
+counts the descriptors in ``"descriptors": n``, and the sender passes those n file descriptors
+with the frame's first bytes (SCM_RIGHTS on the request socket). The receiver maps descriptor d at
+``offset`` (``decode_body``'s ``map_shared``). Only the grader sends such frames: the parent reads
+the child's frames with ``max_descriptors=0``, which refuses any ``shared`` spec.
+
 Every size is checked against the caps before anything is allocated, and the body must hold
 exactly the bytes the arrays declare. This module is also copied into the child, so it
 imports nothing but the standard library and NumPy.
@@ -27,6 +35,7 @@ PREFIX = struct.Struct(">4sIQ")
 ALLOWED_DTYPES = {"|b1", "|u1", "<i4", "<i8", "<f4", "<f8"}
 MAX_HEADER_BYTES = 1 << 20
 MAX_NDIM = 32
+MAX_DESCRIPTORS = 8  # shared segments one frame may pass
 
 
 class ProtocolError(Exception):
@@ -47,11 +56,15 @@ class Callback:
     """A parent-side function the child may call back during a request (e.g. ``on_epoch``).
 
     ``attach`` names an attribute of a child object (``(handle, "params")``) whose value
-    travels with every call, so the parent can evaluate the model as it trains.
+    travels with every call, so the parent can evaluate the model as it trains; the function gets
+    it as the keyword argument of that name. The child may call positionally or by keyword;
+    arguments that do not bind to ``function`` raise TypeError (naming ``name``) in the child.
+    With ``observed``, an observed call's record since the last callback comes as ``observed=``.
     """
 
-    def __init__(self, function: Callable[..., object], attach: tuple[Handle, str] | None = None) -> None:
-        self.function, self.attach = function, attach
+    def __init__(self, function: Callable[..., object], attach: tuple[Handle, str] | None = None,
+                 name: str = "on_epoch", observed: bool = False) -> None:
+        self.function, self.attach, self.name, self.observed = function, attach, name, observed
 
 
 class Generator:
@@ -72,7 +85,20 @@ def encode(message: object, handle_of: Callable[[object], int | None] | None = N
     ``handle_of`` maps a child-side object to its handle number (None: not an object);
     ``callback_id`` registers a parent-side Callback. Raises UnsendableValue.
     """
+    return encode_shared(message, None, handle_of, callback_id)[0]
+
+
+def encode_shared(message: object, locate: Callable[[np.ndarray], tuple[int, int] | None] | None,
+                  handle_of: Callable[[object], int | None] | None = None,
+                  callback_id: Callable[[Callback], int] | None = None) -> tuple[list[bytes | memoryview], list[int]]:
+    """``encode``, and arrays for which ``locate`` gives ``(file descriptor, byte offset)`` travel by reference.
+
+    Returns the frame's buffers and the descriptors to pass with its first bytes, in the order the
+    header's ``shared`` specs number them.
+    """
     arrays: list[np.ndarray] = []
+    specs: list[dict] = []
+    descriptors: list[int] = []
 
     def convert(value: object) -> object:
         if value is None or isinstance(value, (bool, str)):
@@ -88,8 +114,17 @@ def encode(message: object, handle_of: Callable[[object], int | None] | None = N
             if array.dtype.str not in ALLOWED_DTYPES:
                 raise UnsendableValue(f"an array of dtype {array.dtype} (allowed: bool, uint8, int32, "
                                       "int64, float32, float64)")
-            arrays.append(array)
-            return {"__array__": len(arrays) - 1}
+            spec = {"dtype": array.dtype.str, "shape": list(array.shape)}
+            place = locate(array) if locate is not None and array.ndim > 0 else None
+            if place is not None and (place[0] in descriptors or len(descriptors) < MAX_DESCRIPTORS):
+                fd, offset = place
+                if fd not in descriptors:
+                    descriptors.append(fd)
+                spec["shared"] = [descriptors.index(fd), int(offset)]
+            else:
+                arrays.append(array)
+            specs.append(spec)
+            return {"__array__": len(specs) - 1}
         if isinstance(value, tuple):
             return {"__tuple__": [convert(v) for v in value]}
         if isinstance(value, list):
@@ -112,12 +147,19 @@ def encode(message: object, handle_of: Callable[[object], int | None] | None = N
             return {"__handle__": number}
         raise UnsendableValue(f"a value of type {type(value).__name__}")
 
-    header = json.dumps({"msg": convert(message),
-                         "arrays": [{"dtype": a.dtype.str, "shape": list(a.shape)} for a in arrays]},
-                        allow_nan=False).encode()
+    try:
+        value = convert(message)
+    finally:
+        # convert calls itself, so it and its closure form a cycle: broken here, so the arrays it
+        # collected are freed with the frame, not at the next garbage collection.
+        convert = None  # the closure's cell now holds None
+    framed = {"msg": value, "arrays": specs}
+    if descriptors:
+        framed["descriptors"] = len(descriptors)
+    header = json.dumps(framed, allow_nan=False).encode()
     body_length = sum(a.nbytes for a in arrays)
     buffers = [memoryview(a.reshape(-1).view(np.uint8)) for a in arrays]  # flat bytes, whatever the shape
-    return [PREFIX.pack(MAGIC, len(header), body_length), header, *buffers]
+    return [PREFIX.pack(MAGIC, len(header), body_length), header, *buffers], descriptors
 
 
 def parse_prefix(prefix: bytes, max_body: int) -> tuple[int, int]:
@@ -132,11 +174,21 @@ def parse_prefix(prefix: bytes, max_body: int) -> tuple[int, int]:
     return header_length, body_length
 
 
-def parse_header(header: bytes, body_length: int) -> tuple[object, list[tuple[np.dtype, tuple[int, ...]]]]:
-    """Validate a frame header against the announced body length; return the message and array specs."""
+def parse_header(header: bytes, body_length: int, max_descriptors: int = 0
+                 ) -> tuple[object, list[tuple[np.dtype, tuple[int, ...], tuple[int, int] | None]], int]:
+    """Validate a frame header against the announced body length.
+
+    Returns the message, each array's ``(dtype, shape, shared)`` (``shared``: ``(descriptor index,
+    offset)`` for an array passed by reference, else None) and the number of descriptors the frame
+    passes. ``max_descriptors`` is how many the reader accepts (0: no array by reference).
+    """
     try:
         parsed = json.loads(header.decode("utf-8"))
         message, specs = parsed["msg"], parsed["arrays"]
+        descriptors = parsed.get("descriptors", 0)
+        if type(descriptors) is not int or not 0 <= descriptors <= max_descriptors:
+            raise ProtocolError(f"a frame passing {str(descriptors)[:20]} descriptors (this side accepts "
+                                f"{max_descriptors})")
         arrays = []
         declared = 0
         for spec in specs:
@@ -147,15 +199,22 @@ def parse_header(header: bytes, body_length: int) -> tuple[object, list[tuple[np
                     or not all(type(d) is int and d >= 0 for d in shape)):
                 raise ProtocolError(f"array shape {str(shape)[:80]} is not a list of natural numbers")
             dtype = np.dtype(dtype_str)
+            shared = spec.get("shared")
+            if shared is not None:
+                if not (isinstance(shared, list) and len(shared) == 2 and all(type(v) is int for v in shared)
+                        and 0 <= shared[0] < descriptors and shared[1] >= 0):
+                    raise ProtocolError("an array in shared memory names no descriptor the frame passes")
+                arrays.append((dtype, tuple(shape), (shared[0], shared[1])))
+                continue
             declared += math.prod(shape) * dtype.itemsize  # Python ints: no overflow
             if declared > body_length:
                 raise ProtocolError(f"arrays declare more bytes than the frame body's {body_length}")
-            arrays.append((dtype, tuple(shape)))
+            arrays.append((dtype, tuple(shape), None))
     except (ValueError, KeyError, TypeError, RecursionError, AttributeError) as exc:
         raise ProtocolError(f"malformed frame header ({type(exc).__name__})") from None
     if declared != body_length:
         raise ProtocolError(f"trailing bytes: the body has {body_length - declared} bytes no array declares")
-    return message, arrays
+    return message, arrays, descriptors
 
 
 def valid_text(text: str) -> str:
@@ -171,15 +230,24 @@ def valid_text(text: str) -> str:
     return text
 
 
-def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...]]], body: bytearray,
-                resolve_handle: Callable[[int], object] | None = None,
+def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...], tuple[int, int] | None]],
+                body: bytearray, resolve_handle: Callable[[int], object] | None = None,
                 make_callback: Callable[[int, dict | None], object] | None = None,
                 make_rng: Callable[[int], object] | None = None,
-                text: Callable[[str], str] = valid_text) -> object:
-    """Rebuild the value of a parsed frame; arrays are writable views into ``body``; ``text`` filters strings."""
+                text: Callable[[str], str] = valid_text,
+                map_shared: Callable[[int, int, np.dtype, tuple[int, ...]], np.ndarray] | None = None) -> object:
+    """Rebuild the value of a parsed frame; arrays are writable views into ``body``; ``text`` filters strings.
+
+    An array passed by reference is ``map_shared(descriptor index, offset, dtype, shape)``.
+    """
     views, offset = [], 0
-    for dtype, shape in arrays:
+    for dtype, shape, shared in arrays:
         count = math.prod(shape)
+        if shared is not None:
+            if map_shared is None:
+                raise ProtocolError("an array in shared memory where none is accepted")
+            views.append(map_shared(shared[0], shared[1], dtype, shape))
+            continue
         views.append(np.frombuffer(body, dtype=dtype, count=count, offset=offset).reshape(shape))
         offset += count * dtype.itemsize
 
@@ -213,6 +281,8 @@ def decode_body(message: object, arrays: list[tuple[np.dtype, tuple[int, ...]]],
         return build(message)
     except RecursionError:
         raise ProtocolError("frame value nested too deeply") from None
+    finally:
+        build = None  # a cycle like encode's convert: the arrays (a mapped training set) go with the value
 
 
 def read_frame(read_exact: Callable[[int], bytearray], max_body: int, **decode_options) -> object:
@@ -222,5 +292,5 @@ def read_frame(read_exact: Callable[[int], bytearray], max_body: int, **decode_o
     as bytes arrive, so a truncated frame never costs the size it claims.
     """
     header_length, body_length = parse_prefix(bytes(read_exact(PREFIX.size)), max_body)
-    message, arrays = parse_header(bytes(read_exact(header_length)), body_length)
+    message, arrays, _ = parse_header(bytes(read_exact(header_length)), body_length)
     return decode_body(message, arrays, read_exact(body_length), **decode_options)

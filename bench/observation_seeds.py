@@ -1,0 +1,103 @@
+"""Run the timed run's observation and provenance checks on the reference over many seeds; count false flags.
+
+    python -m bench.observation_seeds [--seeds 1000] [--rows 6400] [--full 2]
+
+Each seed draws what a grade draws: the starting weights, the row fingerprints' pixels and
+projection. The reference trains (in this process, recorded by the child's own recorder) one epoch
+on ``--rows`` real MNIST rows per seed, and ``--full`` seeds train the whole 20 epochs on all rows
+(where the correlation with the start is lowest). A correct implementation must never be flagged;
+the script prints the counts, the lowest correlation seen and the floor it is held to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from grader.calibration import load as load_calibration
+from grader.contract import BATCH_SIZE, EPOCHS, LR
+from grader.data import load_mnist
+from grader.observation import Observation, RowIndex, judge, read_record
+from grader.plausibility import correlation_floor
+from grader.sandbox.observe import recording
+from grader.training import layer_correlations, start_weights
+from reference import mlp
+
+REFERENCE_DIR = str(Path(mlp.__file__).resolve().parent)
+
+
+def observed_run(X: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> tuple[list[str], float]:
+    """The reference trained from ``start_weights(seed)``, observed: (findings, lowest correlation with the start)."""
+    start = start_weights(seed)
+    shapes = {key: value.shape for key, value in start.items()}
+    index = RowIndex.of(X, np.random.default_rng([seed, 23]), shapes)
+    model = mlp.MLP(seed=0)
+    for key, value in start.items():
+        model.params[key][...] = value
+    observation, handed = Observation(), []
+    with recording(mlp, model, REFERENCE_DIR, index.columns, index.projection, index.coordinates) as recorder:
+        def on_epoch(epoch: int, loss: float) -> None:
+            observation.epochs.append(read_record(recorder.take(), shapes, index))
+            handed.append({key: value.astype(np.float64) for key, value in model.params.items()})
+
+        mlp.train(model, X, y, epochs=epochs, batch_size=BATCH_SIZE, lr=LR, seed=seed, on_epoch=on_epoch)
+        observation.after_last = read_record(recorder.take(), shapes, index)
+    verdict = judge(observation, index, handed, start, epochs, BATCH_SIZE, LR, finished=True)
+    lowest = min(value for weights in handed for value in layer_correlations(weights, start).values())
+    return [finding.text for finding in verdict.findings], lowest
+
+
+def overhead_row(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> tuple[str, str]:
+    """The benchmark's row: one epoch of the reference on ``X`` with the recorder against without it."""
+    def epoch(observed: bool) -> float:
+        model = mlp.MLP(seed=0)
+        index = RowIndex.of(X, np.random.default_rng(0), {k: v.shape for k, v in model.params.items()})
+        started = time.process_time()
+        if observed:
+            with recording(mlp, model, REFERENCE_DIR, index.columns, index.projection, index.coordinates) as recorder:
+                mlp.train(model, X, y, epochs=1, on_epoch=lambda epoch, loss: recorder.take())
+        else:
+            mlp.train(model, X, y, epochs=1, on_epoch=lambda epoch, loss: None)
+        return time.process_time() - started
+
+    plain = min(epoch(False) for _ in range(repeats))
+    watched = min(epoch(True) for _ in range(repeats))
+    return ("observation of the timed run (recorder on, one epoch)",
+            f"{(watched - plain) / plain * 100:+.1f} % ({plain:.3f} -> {watched:.3f} CPU s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.observation_seeds", description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=6400)
+    parser.add_argument("--full", type=int, default=2, help="seeds that also train all rows for 20 epochs")
+    args = parser.parse_args(argv)
+    data = load_mnist()
+    floor = correlation_floor(load_calibration())
+    started = time.perf_counter()
+    flagged, lowest = [], 1.0
+    for seed in range(args.seeds):
+        rows = np.random.default_rng([seed, 7]).choice(len(data.y_train), size=args.rows, replace=False)
+        findings, low = observed_run(data.x_train[rows], data.y_train[rows], seed, epochs=1)
+        lowest = min(lowest, low)
+        flagged += [(seed, text) for text in findings] + ([(seed, f"correlation {low:.3f}")] if low < floor else [])
+    short = time.perf_counter() - started
+    for seed in range(args.full):
+        findings, low = observed_run(data.x_train, data.y_train, 10_000 + seed, epochs=EPOCHS)
+        lowest = min(lowest, low)
+        flagged += [(seed, text) for text in findings] + ([(seed, f"correlation {low:.3f}")] if low < floor else [])
+    print(f"{args.seeds} seeds x 1 epoch on {args.rows} rows ({short / args.seeds * 1e3:.0f} ms per seed), "
+          f"{args.full} seeds x {EPOCHS} epochs on all rows")
+    print(f"false flags: {len(flagged)}; lowest correlation with the start {lowest:.3f} (review floor {floor:.2f})")
+    print("{}: {}".format(*overhead_row(data.x_train, data.y_train)))
+    for seed, text in flagged[:5]:
+        print(f"    seed {seed}: {text}")
+    return 1 if flagged else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

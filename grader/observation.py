@@ -1,0 +1,260 @@
+"""The timed run observed, not inferred: what ``train`` did with the full data, checked against the contract.
+
+The child records each epoch's batches and steps (``sandbox/observe.py``); this module, in the
+parent, reads that record as untrusted data and checks it against what the parent knows itself:
+- the rows: each batch's row fingerprints must be rows of the X the parent sent; each epoch uses
+  every row at most once and all but at most one partial batch of them, in a fresh shuffle (not
+  the data order, not the previous epoch's order);
+- the steps: batches of ``batch_size`` (one shorter last batch allowed), each step with the given
+  ``lr`` and the gradients ``loss_and_grads`` had just returned, ``epochs`` epochs and no steps
+  after the last one;
+- the weights: over an epoch they moved by exactly ``-lr`` times the sum of the recorded gradients
+  at coordinates drawn for the grade (``weights_moved_as_recorded``), and the first batch's
+  gradients are what the submission's own ``loss_and_grads`` gives at the epoch's starting weights
+  (recomputed by the check, from ``Verdict.first_batches``), so a forged record has to be as
+  consistent as real training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FINGERPRINT_PIXELS = 64  # pixels per row in a fingerprint, drawn from the most varying ones
+LR_RTOL = 1e-6  # an lr given as a float and used as float32 is the same lr
+# The weights' change over an epoch against -lr x the recorded gradients: float32 training rounds
+# each of ~940 steps, far below this; any other update rule (momentum, decay, clipping) is far above.
+MOVE_RTOL, MOVE_ATOL_OF_WEIGHTS = 1e-3, 1e-5
+FIRST_BATCH_RTOL = 1e-3
+SUMMED_COORDINATES = 2048  # per parameter: where the child sums every step's gradient
+
+
+@dataclass(frozen=True)
+class RowIndex:
+    """What the record is read against: the parent's fingerprints of the rows it sends (which row, or
+    group of identical rows, a print is) and the coordinates of each parameter the child sums."""
+
+    columns: np.ndarray  # (FINGERPRINT_PIXELS,) int64 pixel indices
+    projection: np.ndarray  # (FINGERPRINT_PIXELS,) float64
+    coordinates: dict[str, np.ndarray]  # parameter -> flat indices (at most SUMMED_COORDINATES), sorted
+    order: np.ndarray  # (N,) the rows in the order of their fingerprints
+    sorted_prints: np.ndarray  # (N,) ascending
+    group_of_sorted: np.ndarray  # (N,) group number of each sorted print (rows alike in the pixels share one)
+    group_sizes: np.ndarray  # (groups,)
+
+    @property
+    def rows(self) -> int:
+        return len(self.order)
+
+    @classmethod
+    def of(cls, X: np.ndarray, rng: np.random.Generator, shapes: dict[str, tuple[int, ...]]) -> RowIndex:
+        """Fingerprints of ``X (N, D)`` and coordinates of parameters of ``shapes``, drawn from ``rng``."""
+        varying = np.argsort(X[: min(len(X), 5000)].var(axis=0))[-4 * FINGERPRINT_PIXELS:]
+        columns = np.sort(rng.choice(varying, size=FINGERPRINT_PIXELS, replace=False)).astype(np.int64)
+        projection = rng.uniform(0.5, 1.5, size=FINGERPRINT_PIXELS)
+        coordinates = {key: np.sort(rng.choice(size, size=min(size, SUMMED_COORDINATES), replace=False))
+                       for key, size in ((key, int(np.prod(shape))) for key, shape in shapes.items())}
+        prints = fingerprints(X, columns, projection)
+        order = np.argsort(prints, kind="stable")
+        ordered = prints[order]
+        starts = np.concatenate([[True], np.diff(ordered) > _tolerance(ordered[1:])])
+        groups = np.cumsum(starts) - 1
+        return cls(columns, projection, coordinates, order, ordered, groups, np.bincount(groups))
+
+    def _nearest(self, prints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position in the sorted prints, whether it is the same print) for each of ``prints``."""
+        at = np.clip(np.searchsorted(self.sorted_prints, prints), 1, len(self.sorted_prints) - 1)
+        below, above = self.sorted_prints[at - 1], self.sorted_prints[at]
+        nearest = np.where(np.abs(prints - below) <= np.abs(above - prints), at - 1, at)
+        return nearest, np.isfinite(prints) & (np.abs(self.sorted_prints[nearest] - prints) <= _tolerance(prints))
+
+    def groups(self, prints: np.ndarray) -> np.ndarray:
+        """The row group of each fingerprint, -1 where it is no row the parent sent."""
+        nearest, found = self._nearest(prints)
+        return np.where(found, self.group_of_sorted[nearest], -1)
+
+    def row_numbers(self, prints: np.ndarray) -> np.ndarray | None:
+        """Row indices with these fingerprints (any one of identical rows); None if one is no row sent."""
+        nearest, found = self._nearest(prints)
+        return self.order[nearest] if np.all(found) else None
+
+
+def fingerprints(X: np.ndarray, columns: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    """One float64 per row of ``X``: the projection of its ``columns`` (what the child computes per batch)."""
+    return X[:, columns].astype(np.float64) @ projection
+
+
+def _tolerance(prints: np.ndarray) -> np.ndarray:
+    return 1e-9 * (1.0 + np.abs(prints))
+
+
+@dataclass
+class EpochRecord:
+    """One epoch as the child recorded it, after the parent's type checks."""
+
+    sizes: np.ndarray  # (steps,) batch sizes
+    prints: np.ndarray  # (rows,) fingerprints in batch order
+    lrs: np.ndarray  # (steps,) the lr each sgd_step got
+    foreign: int
+    grad_sum: dict[str, np.ndarray]
+    first_grads: dict[str, np.ndarray]
+    first_prints: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        return len(self.lrs)
+
+
+def read_record(value: object, shapes: dict[str, tuple[int, ...]], index: RowIndex) -> EpochRecord | None:
+    """An ``EpochRecord`` from what the child sent, or None where it is not of the recorder's form."""
+    if not isinstance(value, dict):
+        return None
+
+    def array(name: str, kind: str) -> np.ndarray | None:
+        item = value.get(name)
+        # A copy: a view would keep the whole frame it came in (the epoch's weights too) for the rest of the run.
+        return item.copy() if isinstance(item, np.ndarray) and item.ndim == 1 and item.dtype.kind == kind else None
+
+    def arrays(name: str, expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray] | None:
+        item = value.get(name)
+        if not isinstance(item, dict) or not all(isinstance(v, np.ndarray) for v in item.values()):
+            return None
+        return {k: v.astype(np.float64) for k, v in item.items() if k in expected and v.shape == expected[k]}
+
+    summed = {key: where.shape for key, where in index.coordinates.items()}
+    sizes, prints, lrs = array("sizes", "i"), array("fingerprints", "f"), array("lrs", "f")
+    grad_sum, first_grads = arrays("grad_sum", summed), arrays("first_grads", shapes)
+    first_prints = array("first_rows", "f")
+    foreign = value.get("foreign")
+    if any(part is None for part in (sizes, prints, lrs, grad_sum, first_grads, first_prints)) or \
+            type(foreign) is not int:
+        return None
+    return EpochRecord(sizes, prints, lrs, foreign, grad_sum, first_grads, first_prints)
+
+
+@dataclass
+class Finding:
+    """One deviation from the contract, in the words the student reads."""
+
+    epoch: int  # 1-based; 0: the run as a whole
+    text: str
+
+
+@dataclass
+class Observation:
+    """The whole observed run: one record per on_epoch, and what came after the last one."""
+
+    epochs: list[EpochRecord | None] = field(default_factory=list)
+    after_last: EpochRecord | None = None
+
+
+def rows_findings(epoch: int, record: EpochRecord, index: RowIndex, batch_size: int,
+                  previous: np.ndarray | None) -> tuple[list[Finding], np.ndarray | None]:
+    """The rows and batch sizes of one epoch; returns the findings and this epoch's group order."""
+    findings = []
+    groups = index.groups(record.prints)
+    if np.any(groups < 0) or record.sizes.sum() != len(record.prints):
+        findings.append(Finding(epoch, f"epoch {epoch} trained on rows that are not rows of the X given to train: "
+                                       "take each batch from X as it is (X[batch], y[batch])"))
+        return findings, None
+    used = np.bincount(groups, minlength=len(index.group_sizes))
+    if np.any(used > index.group_sizes):
+        findings.append(Finding(epoch, f"epoch {epoch} used some rows more than once: each epoch goes through a "
+                                       "permutation of the rows, every row once"))
+    if len(groups) < index.rows - batch_size + 1:
+        findings.append(Finding(epoch, f"epoch {epoch} used {len(groups)} of the {index.rows} rows: each epoch "
+                                       "goes through all of them (at most a last partial batch may be left out)"))
+    sizes = record.sizes
+    if np.any(sizes[:-1] != batch_size) or (len(sizes) and not 0 < sizes[-1] <= batch_size):
+        values, counts = np.unique(sizes, return_counts=True)
+        seen = ", ".join(str(v) for v in values[np.argsort(-counts, kind="stable")][:4])
+        findings.append(Finding(epoch, f"epoch {epoch} ran batches of {seen} rows, not batch_size={batch_size} "
+                                       "(only the last batch may be shorter): is batch_size used?"))
+    rows = index.row_numbers(record.prints)
+    if len(groups) > 1 and rows is not None and np.all(np.diff(rows) >= 0):
+        findings.append(Finding(epoch, f"epoch {epoch} took the rows in the data order: draw a fresh permutation "
+                                       "each epoch (rng.permutation(n))"))
+    elif previous is not None and len(previous) == len(groups) and np.array_equal(previous, groups):
+        findings.append(Finding(epoch, f"epoch {epoch} used the same order as epoch {epoch - 1}: create one "
+                                       "generator before the loop and draw a fresh permutation each epoch"))
+    return findings, groups
+
+
+def step_findings(epoch: int, record: EpochRecord, lr: float) -> list[Finding]:
+    findings = []
+    if record.steps == 0 or len(record.sizes) == 0:
+        return [Finding(epoch, f"nothing was observed in epoch {epoch}: train must run its batches through "
+                               "model.loss_and_grads and sgd_step(model.params, grads, lr), which the grader "
+                               "watches")]
+    if record.steps != len(record.sizes):
+        findings.append(Finding(epoch, f"epoch {epoch} called loss_and_grads {len(record.sizes)} times and sgd_step "
+                                       f"{record.steps} times: one step per batch"))
+    wrong = record.lrs[~np.isclose(record.lrs, lr, rtol=LR_RTOL, atol=0)]
+    if len(wrong):
+        findings.append(Finding(epoch, f"lr was {wrong[0]:.4g} in epoch {epoch}: train keeps lr={lr:g} constant "
+                                       "(no decay or schedule)"))
+    if record.foreign:
+        findings.append(Finding(epoch, f"{record.foreign} steps of epoch {epoch} gave sgd_step gradients other than "
+                                       "those loss_and_grads had just returned for that batch"))
+    return findings
+
+
+def weights_moved_as_recorded(epoch: int, record: EpochRecord, before: dict[str, np.ndarray],
+                              after: dict[str, np.ndarray], lr: float, index: RowIndex) -> list[Finding]:
+    """SGD's bookkeeping: over the epoch, each parameter moved by -lr x the sum of its recorded gradients
+    (at the coordinates the child summed)."""
+    for key in sorted(before):
+        where = index.coordinates[key]
+        moved = np.take(after[key], where) - np.take(before[key], where)
+        expected = -lr * record.grad_sum.get(key, np.zeros_like(moved))
+        allowed = MOVE_RTOL * np.linalg.norm(expected) + MOVE_ATOL_OF_WEIGHTS * np.linalg.norm(np.take(before[key],
+                                                                                                    where))
+        if not np.linalg.norm(moved - expected) <= allowed:
+            return [Finding(epoch, f"in epoch {epoch} model.params['{key}'] did not move by -lr times the gradients "
+                                   "that reached sgd_step: the weights handed over are not the ones those steps "
+                                   "produce (another update rule, or weights set from elsewhere)")]
+    return []
+
+
+@dataclass
+class Verdict:
+    findings: list[Finding]
+    first_batches: list[tuple[int, dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]]
+    # (epoch, weights at its start, row indices of its first batch, recorded gradients) to recompute
+
+
+def judge(observation: Observation, index: RowIndex, handed: list[dict[str, np.ndarray]],
+          start: dict[str, np.ndarray], epochs: int, batch_size: int, lr: float, finished: bool) -> Verdict:
+    """Every contract check that needs only the record and the weights; ``handed`` are the weights of each
+    on_epoch (float64, the start's keys and shapes). A run stopped early (``finished`` false: over its
+    budget) is judged on the epochs it handed over; its length is the time check's to report."""
+    findings: list[Finding] = []
+    first_batches = []
+    shapes = {key: value.shape for key, value in start.items()}
+    if not observation.epochs:
+        return Verdict([Finding(0, "on_epoch was never called, so the grader could not observe train's epochs")], [])
+    if finished and len(observation.epochs) != epochs:
+        findings.append(Finding(0, f"train ran {len(observation.epochs)} epochs (on_epoch calls), not epochs={epochs}"))
+    previous = None
+    for number, record in enumerate(observation.epochs, 1):
+        if record is None:
+            findings.append(Finding(number, f"the record of epoch {number} is not of the grader's form"))
+            continue
+        more = step_findings(number, record, lr)
+        if more and more[0].text.startswith("nothing was observed"):
+            findings += more
+            break
+        rows, previous = rows_findings(number, record, index, batch_size, previous)
+        findings += more + rows
+        before = start if number == 1 else handed[number - 2]
+        if number <= len(handed):
+            findings += weights_moved_as_recorded(number, record, before, handed[number - 1], lr, index)
+        first = index.row_numbers(record.first_prints) if len(record.first_prints) else None
+        if first is not None and set(record.first_grads) == set(shapes):
+            first_batches.append((number, before, first, record.first_grads))
+    extra = observation.after_last
+    if finished and extra is not None and (extra.steps or len(extra.sizes)):
+        findings.append(Finding(0, f"train took {max(extra.steps, len(extra.sizes))} more steps after its last "
+                                   "on_epoch: it ran more than the given epochs"))
+    return Verdict(findings, first_batches)
