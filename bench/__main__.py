@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_info
 
+from bench import print_table
 from bench.similarity import similarity_rows
 from grader.contract import COMPONENTS
 from grader.data import load_mnist
@@ -265,9 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"numpy's BLAS: {line}")
     if data is not None:
         print(f"pytorch's BLAS: {torch_blas()}")
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_table(rows)
     return 0
 
 

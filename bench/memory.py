@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import print_table
+
 ROOT = Path(__file__).resolve().parents[1]
 CGROUP_V1 = Path("/sys/fs/cgroup/memory")
 SAMPLE_SECONDS = 0.02
@@ -197,9 +199,7 @@ def memory_rows(env: dict[str, str] | None = None) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
     rows = [(f"peak memory of a whole grade, {p}", grade_peak(p).text()) for p in paths] if paths else memory_rows()
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_table(rows)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.memory import FLOAT64_TRAIN, HEAVY_TRAIN
 from helpers import REFERENCE_SOURCE
 
 
@@ -156,31 +157,11 @@ CORRECT["tuple_history_numpy_floats"] = Submission(train_variant().replace(
 # Memory-hungry habits that are still correct: the training set copied to float64 inside train (360 MiB
 # of the submission's own), and on top of that a shuffled float64 copy each epoch and one-hot labels for
 # every row (about 730 MiB): full marks with the grader's default memory limit.
+# One pattern each, shared with the memory benchmark (bench/memory.py) so both measure the same code.
 CORRECT["float64_training_set"] = Submission(train_variant().replace(
-    "    rng = np.random.default_rng(seed)\n",
-    "    X = X.astype(np.float64)  # float64 like the lecture's notebook\n    rng = np.random.default_rng(seed)\n",
-    1), trains=True)
-CORRECT["float64_copies_each_epoch"] = Submission('''
-def train(model, X, y, epochs=20, batch_size=64, lr=0.1, seed=0, on_epoch=None):
-    X = X.astype(np.float64)
-    Y = np.eye(10)[y]  # one-hot labels, one row per example
-    rng = np.random.default_rng(seed)
-    n = X.shape[0]
-    history = []
-    for epoch in range(epochs):
-        perm = rng.permutation(n)
-        X, Y = X[perm], Y[perm]
-        total = 0.0
-        for start in range(0, n, batch_size):
-            xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
-            loss, grads = model.loss_and_grads(xb, yb.argmax(axis=1))
-            sgd_step(model.params, grads, lr)
-            total += loss * len(xb)
-        history.append(total / n)
-        if on_epoch is not None:
-            on_epoch(epoch, history[-1])
-    return history
-''', trains=True)
+    "    rng = np.random.default_rng(seed)\n", FLOAT64_TRAIN + "    rng = np.random.default_rng(seed)\n", 1),
+    trains=True)
+CORRECT["float64_copies_each_epoch"] = Submission(HEAVY_TRAIN, trains=True)
 
 _LAYERS, _NETWORK = REFERENCE_SOURCE.split("\nclass MLP", 1)
 CORRECT["multi_file"] = Submission(

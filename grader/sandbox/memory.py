@@ -14,28 +14,27 @@ from pathlib import Path
 from grader.kill import tree_of
 
 
+def _kib_fields(path: str, anonymous: bytes, shared: bytes) -> tuple[int, int]:
+    """The two ``Name:  N kB`` fields of a /proc file, in bytes (0 where absent)."""
+    found = {anonymous: 0, shared: 0}
+    with open(path, "rb") as stream:
+        for line in stream:
+            name = line.split(b":", 1)[0]
+            if name in found:
+                found[name] = int(line.split()[1]) * 1024
+    return found[anonymous], found[shared]
+
+
 def process_memory(pid: int) -> tuple[int, int]:
     """``(anonymous, shared)`` bytes of ``pid``, proportionally; (0, 0) when it is gone or unreadable."""
-    anonymous = shmem = 0
     try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
-            for line in rollup:
-                if line.startswith(b"Pss_Anon:"):
-                    anonymous = int(line.split()[1]) * 1024
-                elif line.startswith(b"Pss_Shmem:"):
-                    shmem = int(line.split()[1]) * 1024
+        anonymous, shmem = _kib_fields(f"/proc/{pid}/smaps_rollup", b"Pss_Anon", b"Pss_Shmem")
         if anonymous or shmem:
             return anonymous, shmem
         # A kernel without the Pss_ breakdown (before 5.0): resident pages, shared ones counted per process.
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"RssAnon:"):
-                    anonymous = int(line.split()[1]) * 1024
-                elif line.startswith(b"RssShmem:"):
-                    shmem = int(line.split()[1]) * 1024
+        return _kib_fields(f"/proc/{pid}/status", b"RssAnon", b"RssShmem")
     except (OSError, ValueError, IndexError):
         return 0, 0
-    return anonymous, shmem
 
 
 def tree_private_bytes(root_pid: int, workdir: Path | None = None, granted_shared: int = 0) -> int:
