@@ -28,6 +28,10 @@ LR_RTOL = 1e-6  # an lr given as a float and used as float32 is the same lr
 MOVE_RTOL, MOVE_ATOL_OF_WEIGHTS = 1e-3, 1e-5
 FIRST_BATCH_RTOL = 1e-3
 SUMMED_COORDINATES = 2048  # per parameter: where the child sums every step's gradient
+# |correlation| of batch position with row number above which an epoch is "in the data order" (or
+# reversed): a shuffle of 60,000 rows stays within 0.02; rows alike in the fingerprint map to one of
+# them, so data order reads as slightly below 1, never as exactly sorted.
+ORDER_CORRELATION = 0.5
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,8 @@ def rows_findings(epoch: int, record: EpochRecord, index: RowIndex, batch_size: 
         findings.append(Finding(epoch, f"epoch {epoch} ran batches of {seen} rows, not batch_size={batch_size} "
                                        "(only the last batch may be shorter): is batch_size used?"))
     rows = index.row_numbers(record.prints)
-    if len(groups) > 1 and rows is not None and np.all(np.diff(rows) >= 0):
+    if len(groups) > 2 and rows is not None and \
+            abs(np.corrcoef(np.arange(len(rows)), rows)[0, 1]) > ORDER_CORRELATION:
         findings.append(Finding(epoch, f"epoch {epoch} took the rows in the data order: draw a fresh permutation "
                                        "each epoch (rng.permutation(n))"))
     elif previous is not None and len(previous) == len(groups) and np.array_equal(previous, groups):
@@ -185,7 +190,7 @@ def step_findings(epoch: int, record: EpochRecord, lr: float) -> list[Finding]:
     findings = []
     if record.steps == 0 or len(record.sizes) == 0:
         return [Finding(epoch, f"nothing was observed in epoch {epoch}: train must run its batches through "
-                               "model.loss_and_grads and sgd_step(model.params, grads, lr), which the grader "
+                               "model.loss_and_grads and one sgd_step per batch, which the grader "
                                "watches")]
     if record.steps != len(record.sizes):
         findings.append(Finding(epoch, f"epoch {epoch} called loss_and_grads {len(record.sizes)} times and sgd_step "

@@ -39,7 +39,7 @@ def test_a_seed_out_of_range_is_a_usage_error(seed):
 
 @pytest.mark.slow
 def test_the_timed_training_gets_what_the_deadline_leaves(tmp_path):
-    deadline = 45.0
+    deadline = 35.0
     started = time.monotonic()
     _, record = grade(ROOT / "reference", tmp_path / "out", "--only", "train", "--deadline", str(deadline))
     seconds = time.monotonic() - started

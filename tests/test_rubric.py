@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.calibration import CALIBRATION_FILE
+from grader.calibration import CALIBRATION_FILE, load
 from grader.contract import COMPONENTS, POINTS
 from helpers import REFERENCE_SOURCE, ROOT, grade, run_grader
 from submission_corpus import BUGGY, CORRECT
@@ -134,7 +134,11 @@ def test_over_budget_training_is_stopped_and_graded_on_its_finished_epochs(tmp_p
     checks = {r.name.split(" ")[1]: r for r in record.results}
     assert record.training.stopped and 1 <= len(record.training.accuracies) < 20
     assert checks["finishes"].score == 0 and "stopped at the time budget" in checks["finishes"].output
-    assert 0 < checks["reaches"].score < checks["reaches"].max_score  # partial credit on the epochs it finished
+    # Scored on the last epoch it finished, by the calibration's own rule.
+    last = record.training.accuracies[-1]
+    assert f"{last:.4f} of epoch {len(record.training.accuracies)} (train did not return)" in checks["reaches"].output
+    assert checks["reaches"].score == pytest.approx(
+        checks["reaches"].max_score * load(path).accuracy_credit(last), abs=0.01)
 
 
 def test_the_submissions_pytest_files_are_never_loaded(tmp_path):

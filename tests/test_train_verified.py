@@ -84,8 +84,11 @@ def test_pretrained_weights_are_held_for_review_everywhere(pretrained, tmp_path)
     assert "review: the training's accuracy points are withheld" in done.stdout
     assert json.loads((tmp_path / "graded" / "cheat" / "results.json").read_text())["extra_data"]["review"]
     assert "Held for instructor review" in (tmp_path / "graded" / "cheat" / "report.html").read_text()
-    # The honest parts of its train keep their points: the verdict is on the run, not on the code.
-    assert record.score == POINTS["train"] - accuracy.max_score
+    # The honest parts of its train keep their points: the verdict is on the run, not on the code. What it
+    # did on the full data (no batches at all) is the observed loop's to report.
+    observed = next(r for r in record.results if "the contract's loop" in r.name)
+    assert observed.score == 0 and "nothing was observed" in observed.output
+    assert record.score == POINTS["train"] - accuracy.max_score - observed.max_score
 
     batch = run_grader("batch", str(tmp_path / "class"), "--out", str(tmp_path / "graded"))
     assert batch.returncode == 0, batch.stderr

@@ -44,7 +44,9 @@ REFERENCE_DIR = Path(reference_mlp.__file__).resolve().parent
 # Generous for vectorised float64 or einsum code (plain einsum measured at 8.5x the reference on one
 # BLAS thread), not for per-sample Python loops (100x and more).
 BUDGET_FACTOR = 20.0
-THRESHOLD_MARGIN = 0.005
+# Below the calibration runs' lowest late epoch (0.9658): a correct variant from another drawn start
+# ended at 0.9659, so half of this margin was all the room there was.
+THRESHOLD_MARGIN = 0.01
 FLOOR_BELOW_FULL = 0.05
 REPRODUCIBILITY_MARGIN = 0.002
 GOLDEN_SEED = 20261127
@@ -116,6 +118,17 @@ def band(curves: list[list[float]]) -> dict[str, list[float]]:
             "std": [round(statistics.pstdev(c), 6) for c in columns]}
 
 
+def full_credit_of(curves: list[list[float]]) -> float:
+    """The full-credit accuracy from per-epoch test accuracies (one curve per run).
+
+    SGD at lr 0.1 swings from epoch to epoch (the reference band dips 0.012 below its neighbours), so
+    a correct run's last epoch is one draw from its late epochs, not a copy of the calibration runs'
+    last one: the threshold sits below the lowest of those late epochs, over every run.
+    """
+    late = [accuracy for curve in curves for accuracy in curve[len(curve) // 2:]]
+    return math.floor((min(late) - THRESHOLD_MARGIN) * 1000) / 1000
+
+
 def oracle_curve(data: MNIST, seed: int) -> tuple[list[float], float]:
     """Test accuracy after each epoch of the oracle from the timed run's start for ``seed``, and the lowest
     correlation of any epoch's weight matrix with that start."""
@@ -159,8 +172,7 @@ def calibrate(seeds: list[int], out_dir: Path, log=print) -> dict:
         log(f"oracle    seed {seed}: final test accuracy {curve[-1]:.4f}")
         probes.append(probe_seconds())
 
-    finals = [curve[-1] for curve in reference_curves + oracle_curves]
-    full = math.floor((min(finals) - THRESHOLD_MARGIN) * 1000) / 1000
+    full = full_credit_of(reference_curves + oracle_curves)
     calibration = {
         "version": FORMAT_VERSION,
         "id": "",
@@ -177,9 +189,9 @@ def calibrate(seeds: list[int], out_dir: Path, log=print) -> dict:
         "thresholds": {
             "full_credit": full,
             "zero_credit": round(full - FLOOR_BELOW_FULL, 3),
-            "rule": (f"full_credit = the lowest final (epoch {EPOCHS}) test accuracy over all reference and oracle "
-                     f"seeds, minus {THRESHOLD_MARGIN}, rounded down to 0.001; zero_credit = full_credit - "
-                     f"{FLOOR_BELOW_FULL}; credit is linear in between"),
+            "rule": (f"full_credit = the lowest test accuracy of the last {EPOCHS - EPOCHS // 2} epochs over all "
+                     f"reference and oracle seeds, minus {THRESHOLD_MARGIN}, rounded down to 0.001; zero_credit = "
+                     f"full_credit - {FLOOR_BELOW_FULL}; credit is linear in between"),
             "reproducibility_margin": REPRODUCIBILITY_MARGIN,
             "reproducibility": ("a rerun on the same machine gives both thresholds within reproducibility_margin "
                                 "(the runs are seeded; only BLAS summation order can move an accuracy)"),

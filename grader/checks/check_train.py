@@ -282,9 +282,10 @@ def check_observed(run, box, mnist, context):
                            "the contract's loop: CONTRACT §1", findings[0].text + more, _OBSERVED_HINT)
 
 
-_OBSERVED_HINT = ("each epoch: order = rng.permutation(n) from one rng = np.random.default_rng(seed) made before the "
-                  "loop; for each batch of batch_size rows: loss, grads = model.loss_and_grads(X[b], y[b]); "
-                  "sgd_step(model.params, grads, lr)")
+# In words, never as code: the check's texts ship in the student kit, which must not hold the solution.
+_OBSERVED_HINT = ("each epoch draws a fresh permutation of the rows from one generator made before the loop, runs "
+                  "every batch of batch_size rows through model.loss_and_grads, and takes one sgd_step with the "
+                  "given lr per batch")
 
 
 def _failure_diagnosis(run: TrainingRun) -> str:
