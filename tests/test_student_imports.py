@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import pty
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,7 +22,7 @@ from grader.sandbox import Callback, CallFailed, Limits, Sandbox
 from grader.sandbox.native_libraries import allowed_extension_libraries, needed
 from grader.sandbox.session import readable_paths
 from grader.sandbox.stand_ins import FRAMEWORKS, KNOWN, imported_libraries
-from helpers import grade, reference_with
+from helpers import ROOT, grade, reference_with
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 STUDENT_IMPORTS = """
@@ -203,3 +206,30 @@ def test_grade_prints_each_epoch_of_the_timed_run(tmp_path):
     assert [line.split()[2] for line in lines] == ["1/2", "2/2"], done.stdout
     assert all("test accuracy 0.9" in line and "budget" in line and "\r" not in line for line in lines)
     assert f"{record.training.accuracies[0]:.4f}" in lines[0]
+
+
+@pytest.mark.mnist
+def test_on_a_terminal_the_epoch_line_updates_in_place(tmp_path):
+    """Under a real pseudo-terminal, as a student's shell runs it: one line rewritten per epoch."""
+    folder = reference_with(tmp_path / "s", "")
+    leader, follower = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(folder), "--out", str(tmp_path / "out"),
+                              "--only", "train", "--epochs", "2"], stdout=follower, stderr=subprocess.PIPE,
+                             cwd=ROOT)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: every writer of the terminal has closed it
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert child.wait(timeout=600) == 0, child.stderr.read()[-2000:]
+    text = seen.decode()
+    assert "\rtrain: epoch 1/2" in text and "\rtrain: epoch 2/2" in text
+    # The first epoch's line is overwritten, not ended: no newline between the two updates.
+    between = text[text.index("train: epoch 1/2"):text.index("\rtrain: epoch 2/2")]
+    assert "\n" not in between and "\x1b[K" in between
