@@ -252,11 +252,13 @@ def judge(observation: Observation, index: RowIndex, handed: list[dict[str, np.n
             break
         rows, previous = rows_findings(number, record, index, batch_size, previous)
         findings += more + rows
-        before = start if number == 1 else handed[number - 2]
-        if number <= len(handed):
+        # The weights the epoch began with: none once an on_epoch handed over no usable weights (or past
+        # the epochs the parent keeps).
+        before = start if number == 1 else handed[number - 2] if number - 2 < len(handed) else None
+        if before is not None and number <= len(handed):
             findings += weights_moved_as_recorded(number, record, before, handed[number - 1], lr, index)
         first = index.row_numbers(record.first_prints) if len(record.first_prints) else None
-        if first is not None and set(record.first_grads) == set(shapes):
+        if before is not None and first is not None and set(record.first_grads) == set(shapes):
             first_batches.append((number, before, first, record.first_grads))
     extra = observation.after_last
     if finished and extra is not None and (extra.steps or len(extra.sizes)):

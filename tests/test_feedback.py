@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from grader.checks.check_train import expect_losses
 from grader.record import GradeRecord, TrainingRecord
 from grader.report.html import render_report
 from grader.rubric.feedback import CheckFailure, as_array, expect_close, show
@@ -38,3 +39,19 @@ def test_a_report_renders_without_a_calibration_band():
     grade = GradeRecord(training=training, seconds=3.0, calibration_id="test")
     page = render_report(grade, "no band")
     assert "2 of 2 epochs" in page and "<svg" not in page
+
+
+# The grader's own 8 batch losses, and a last batch of the submission's own shuffle lower than all of
+# them (seen in the suite: the old [min, max] test then guessed "not the epoch's mean").
+SINGLE_BATCHES = [2.45, 2.47, 2.50, 2.52, 2.48, 2.46, 2.51, 2.53]
+
+
+@pytest.mark.parametrize(("losses", "diagnosis"), [
+    ([2.42378, 2.44291], "one batch's loss (the last batch's?)"),
+    ([2.47, 2.52], "one batch's loss (the last batch's?)"),
+    ([3.9, 4.1], "not the epoch's mean of your loss_and_grads's batch losses"),
+])
+def test_a_loss_is_called_one_batchs_only_when_it_could_be(losses, diagnosis):
+    with pytest.raises(CheckFailure) as failure:
+        expect_losses("train", losses, [2.489] * 2, 172, 4, "passed to on_epoch", SINGLE_BATCHES)
+    assert diagnosis in str(failure.value)

@@ -7,7 +7,7 @@ import pytest
 
 from bench.observation_seeds import record_of
 from grader.contract import BATCH_SIZE
-from grader.observation import RowIndex, rows_findings
+from grader.observation import Observation, RowIndex, judge, rows_findings
 from grader.training import start_weights
 
 
@@ -28,3 +28,14 @@ def test_data_order_is_told_whatever_the_grade_seed_draws(mnist, seed):
     again, _ = rows_findings(2, record_of(mnist.x_train, index, shuffled), index, BATCH_SIZE, groups)
     assert [f.text for f in again] == ["epoch 2 used the same order as epoch 1: create one generator before the "
                                        "loop and draw a fresh permutation each epoch"]
+
+
+def test_epochs_without_usable_weights_are_judged_on_their_rows(mnist):
+    """on_epoch stopped handing over weights of the network's form after epoch 1 (or a flood of calls
+    went past the epochs the parent keeps): the later epochs are still read, and nothing raises."""
+    start = start_weights(3)
+    index = RowIndex.of(mnist.x_train, np.random.default_rng([3, 23]), {k: v.shape for k, v in start.items()})
+    rng = np.random.default_rng(3)
+    records = [record_of(mnist.x_train, index, rng.permutation(len(mnist.x_train))) for _ in range(3)]
+    verdict = judge(Observation(epochs=records), index, [start], start, 3, BATCH_SIZE, 0.1, finished=True)
+    assert all("rows" not in finding.text for finding in verdict.findings), verdict.findings

@@ -149,6 +149,10 @@ def oracle_curve(data: MNIST, seed: int) -> tuple[list[float], float]:
 
 def calibrate(seeds: list[int], out_dir: Path, log=print) -> dict:
     """Run everything and write both files into ``out_dir``; return the calibration dict."""
+    # One thread for the oracle too, as the reference's sandbox child has: the calibration then takes one
+    # core whatever else runs (a second torch thread on a busy core made it 5x slower), and reads the same
+    # on a machine of any core count.
+    torch.set_num_threads(1)
     data = load_mnist()
     golden = golden_fixtures()
     buffer = io.BytesIO()
