@@ -26,7 +26,7 @@ from grader.data import load_mnist
 from grader.observation import EpochRecord, Observation, RowIndex, fingerprints, judge, read_record, rows_findings
 from grader.plausibility import correlation_floor
 from grader.sandbox.observe import recording
-from grader.training import layer_correlations, start_weights
+from grader.training import layer_correlations, row_index, start_weights
 from reference import mlp
 
 REFERENCE_DIR = str(Path(mlp.__file__).resolve().parent)
@@ -36,7 +36,7 @@ def observed_run(X: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> tuple[
     """The reference trained from ``start_weights(seed)``, observed: (findings, lowest correlation with the start)."""
     start = start_weights(seed)
     shapes = {key: value.shape for key, value in start.items()}
-    index = RowIndex.of(X, np.random.default_rng([seed, 23]), shapes)
+    index = row_index(X, seed, start)
     model = mlp.MLP(seed=0)
     for key, value in start.items():
         model.params[key][...] = value
@@ -65,8 +65,7 @@ def full_rows_findings(X: np.ndarray, seed: int) -> list[str]:
 
     No training: which rows share a fingerprint depends on the pixels a seed draws, over the whole set.
     """
-    index = RowIndex.of(X, np.random.default_rng([seed, 23]), {key: value.shape
-                                                             for key, value in start_weights(seed).items()})
+    index = row_index(X, seed, start_weights(seed))
     rng, previous, texts = np.random.default_rng(seed), None, []
     for epoch in (1, 2):
         findings, previous = rows_findings(epoch, record_of(X, index, rng.permutation(len(X))), index, BATCH_SIZE,
@@ -80,7 +79,7 @@ def overhead_row(X: np.ndarray, y: np.ndarray, epochs: int = 3, repeats: int = 3
     it, on one BLAS thread and with the recorder installed once per call, as in the timed run."""
     def run(observed: bool) -> float:
         model = mlp.MLP(seed=0)
-        index = RowIndex.of(X, np.random.default_rng(0), {k: v.shape for k, v in model.params.items()})
+        index = row_index(X, 0, model.params)
         started = time.process_time()
         if observed:
             with recording(mlp, model, REFERENCE_DIR, index.columns, index.projection, index.coordinates) as recorder:

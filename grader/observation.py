@@ -30,7 +30,8 @@ FIRST_BATCH_RTOL = 1e-3
 SUMMED_COORDINATES = 2048  # per parameter: where the child sums every step's gradient
 # |correlation| of batch position with row number above which an epoch is "in the data order" (or
 # reversed): a shuffle of 60,000 rows stays within 0.02; rows alike in the fingerprint map to one of
-# them, so data order reads as slightly below 1, never as exactly sorted.
+# them, so data order reads as slightly below 1, never as exactly sorted. Two rows always correlate
+# fully, so an epoch needs three to be judged.
 ORDER_CORRELATION = 0.5
 
 

@@ -77,6 +77,12 @@ def start_weights(seed: int, sizes: tuple[int, ...] = SIZES) -> dict[str, np.nda
     return weights
 
 
+def row_index(X: np.ndarray, seed: int, start: dict[str, np.ndarray]) -> RowIndex:
+    """What the timed run of a grade's ``seed`` is observed against: fingerprints of ``X (N, D)`` and the
+    coordinates of ``start``'s parameters, drawn apart from every other input of the grade."""
+    return RowIndex.of(X, np.random.default_rng([seed, 23]), {key: value.shape for key, value in start.items()})
+
+
 def layer_correlations(weights: dict[str, np.ndarray], start: dict[str, np.ndarray]) -> dict[str, float]:
     """Pearson correlation of each weight matrix with the one train started from (biases start at zero)."""
     found = {}
@@ -101,7 +107,7 @@ def timed_training(box: Sandbox, data: MNIST, epochs: int = EPOCHS, time_budget:
     """
     run = TrainingRun(start=start_weights(seed))
     shapes = {key: value.shape for key, value in run.start.items()}
-    run.index = index = RowIndex.of(data.x_train, np.random.default_rng([seed, 23]), shapes)
+    run.index = index = row_index(data.x_train, seed, run.start)
     box.renew()  # a fresh child: train gets the submission's whole memory, not what the checks left in the heap
     try:
         model = box.call("MLP", sizes=SIZES, seed=seed)

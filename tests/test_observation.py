@@ -7,16 +7,15 @@ import pytest
 
 from bench.observation_seeds import record_of
 from grader.contract import BATCH_SIZE
-from grader.observation import Observation, RowIndex, judge, rows_findings
-from grader.training import start_weights
+from grader.observation import Observation, judge, rows_findings
+from grader.training import row_index, start_weights
 
 
 # Seed 7 draws fingerprint pixels in which a few MNIST rows are alike: data order then maps to row
 # numbers that are not exactly sorted (the bug a monotonic test had: a grade-seed-dependent verdict).
 @pytest.mark.parametrize("seed", [0, 7])
 def test_data_order_is_told_whatever_the_grade_seed_draws(mnist, seed):
-    shapes = {key: value.shape for key, value in start_weights(seed).items()}
-    index = RowIndex.of(mnist.x_train, np.random.default_rng([seed, 23]), shapes)
+    index = row_index(mnist.x_train, seed, start_weights(seed))
     n = len(mnist.x_train)
     for rows in (np.arange(n), np.arange(n)[::-1]):
         findings, _ = rows_findings(1, record_of(mnist.x_train, index, rows), index, BATCH_SIZE, None)
@@ -34,7 +33,7 @@ def test_epochs_without_usable_weights_are_judged_on_their_rows(mnist):
     """on_epoch stopped handing over weights of the network's form after epoch 1 (or a flood of calls
     went past the epochs the parent keeps): the later epochs are still read, and nothing raises."""
     start = start_weights(3)
-    index = RowIndex.of(mnist.x_train, np.random.default_rng([3, 23]), {k: v.shape for k, v in start.items()})
+    index = row_index(mnist.x_train, 3, start)
     rng = np.random.default_rng(3)
     records = [record_of(mnist.x_train, index, rng.permutation(len(mnist.x_train))) for _ in range(3)]
     verdict = judge(Observation(epochs=records), index, [start], start, 3, BATCH_SIZE, 0.1, finished=True)
