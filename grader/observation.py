@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FINGERPRINT_PIXELS = 64  # pixels per row in a fingerprint, drawn from the most varying ones
+FINGERPRINT_PIXELS = 32  # pixels per row in a fingerprint, drawn from the most varying ones
 LR_RTOL = 1e-6  # an lr given as a float and used as float32 is the same lr
 # The weights' change over an epoch against -lr x the recorded gradients: float32 training rounds
 # each of ~940 steps, far below this; any other update rule (momentum, decay, clipping) is far above.
 MOVE_RTOL, MOVE_ATOL_OF_WEIGHTS = 1e-3, 1e-5
 FIRST_BATCH_RTOL = 1e-3
-SUMMED_COORDINATES = 2048  # per parameter: where the child sums every step's gradient
+# Per parameter, about this many coordinates where the child sums every step's gradient: whole rows
+# (along the first axis), so that it copies a few contiguous runs per step, never scattered elements.
+SUMMED_COORDINATES = 1024
 # |correlation| of batch position with row number above which an epoch is "in the data order" (or
 # reversed): a shuffle of 60,000 rows stays within 0.02; rows alike in the fingerprint map to one of
 # them, so data order reads as slightly below 1, never as exactly sorted. Two rows always correlate
@@ -42,7 +44,8 @@ class RowIndex:
 
     columns: np.ndarray  # (FINGERPRINT_PIXELS,) int64 pixel indices
     projection: np.ndarray  # (FINGERPRINT_PIXELS,) float64
-    coordinates: dict[str, np.ndarray]  # parameter -> flat indices (at most SUMMED_COORDINATES), sorted
+    summed_rows: dict[str, np.ndarray]  # parameter -> sorted indices along its first axis (what the child sums)
+    coordinates: dict[str, np.ndarray]  # parameter -> the flat indices of those rows, sorted
     order: np.ndarray  # (N,) the rows in the order of their fingerprints
     sorted_prints: np.ndarray  # (N,) ascending
     group_of_sorted: np.ndarray  # (N,) group number of each sorted print (rows alike in the pixels share one)
@@ -58,14 +61,18 @@ class RowIndex:
         varying = np.argsort(X[: min(len(X), 5000)].var(axis=0))[-4 * FINGERPRINT_PIXELS:]
         columns = np.sort(rng.choice(varying, size=FINGERPRINT_PIXELS, replace=False)).astype(np.int64)
         projection = rng.uniform(0.5, 1.5, size=FINGERPRINT_PIXELS)
-        coordinates = {key: np.sort(rng.choice(size, size=min(size, SUMMED_COORDINATES), replace=False))
-                       for key, size in ((key, int(np.prod(shape))) for key, shape in shapes.items())}
+        summed_rows, coordinates = {}, {}
+        for key, shape in shapes.items():
+            length, width = (shape[0], int(np.prod(shape[1:]))) if shape else (1, 1)
+            count = min(length, max(1, SUMMED_COORDINATES // width))
+            summed_rows[key] = np.sort(rng.choice(length, size=count, replace=False)).astype(np.int64)
+            coordinates[key] = (summed_rows[key][:, None] * width + np.arange(width)).ravel()
         prints = fingerprints(X, columns, projection)
         order = np.argsort(prints, kind="stable")
         ordered = prints[order]
         starts = np.concatenate([[True], np.diff(ordered) > _tolerance(ordered[1:])])
         groups = np.cumsum(starts) - 1
-        return cls(columns, projection, coordinates, order, ordered, groups, np.bincount(groups))
+        return cls(columns, projection, summed_rows, coordinates, order, ordered, groups, np.bincount(groups))
 
     def _nearest(self, prints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(position in the sorted prints, whether it is the same print) for each of ``prints``."""
@@ -87,7 +94,7 @@ class RowIndex:
 
 def fingerprints(X: np.ndarray, columns: np.ndarray, projection: np.ndarray) -> np.ndarray:
     """One float64 per row of ``X``: the projection of its ``columns`` (what the child computes per batch)."""
-    return X[:, columns].astype(np.float64) @ projection
+    return np.dot(np.asarray(X).take(columns, axis=1), projection)
 
 
 def _tolerance(prints: np.ndarray) -> np.ndarray:

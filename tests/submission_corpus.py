@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from bench.memory import FLOAT64_TRAIN, HEAVY_TRAIN
+from grader.contract import COMPONENTS
 from helpers import REFERENCE_SOURCE
+
+WITHOUT_TRAINING = ",".join(c for c in COMPONENTS if c != "train")
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,15 @@ class Submission:
     whole: bool = False  # the code is the whole mlp.py (as it is with ``files``)
     verify_train: bool = False  # a bug outside train graded with train's verified-step checks too (one epoch)
     epochs: int = 1  # epochs of the (informational) timed run when train loses points without the full run
+
+    def grade_args(self) -> tuple[str, ...]:
+        """How the rubric's tests grade it: the whole timed run for correct code and where it matters, else one
+        informational epoch when train's verified steps count, else every component but ``train``."""
+        if self.trains or not self.losers:
+            return ()
+        if "train" in self.losers or self.verify_train:
+            return ("--epochs", str(self.epochs))
+        return ("--only", WITHOUT_TRAINING)
 
     def write(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -424,3 +438,10 @@ def linear_backward(dout, x, W):
         train_variant(batch_line="Xb, yb = X[batch], y[np.sort(batch)]"),
         frozenset({"train"}), trains=True, diagnosis="shuffled apart"),
 }
+
+
+def corpus_params(names) -> list:
+    """``names`` as parameters for tests that use the ``corpus_grade`` fixture: slow where the grade is a full
+    timed run."""
+    corpus = {**CORRECT, **BUGGY}
+    return [pytest.param(name, marks=[pytest.mark.slow] if not corpus[name].grade_args() else []) for name in names]

@@ -15,10 +15,9 @@ import pytest
 from grader.calibration import CALIBRATION_FILE, load
 from grader.contract import COMPONENTS, POINTS
 from helpers import REFERENCE_SOURCE, ROOT, grade, run_grader
-from submission_corpus import BUGGY, CORRECT
+from submission_corpus import BUGGY, CORRECT, WITHOUT_TRAINING, corpus_params
 
 pytestmark = pytest.mark.mnist
-WITHOUT_TRAINING = ",".join(c for c in COMPONENTS if c != "train")
 
 
 def assert_contract_format(path: Path) -> None:
@@ -50,29 +49,37 @@ def test_template_scores_zero_with_not_implemented_everywhere(tmp_path):
         assert "Traceback" not in result.output
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", CORRECT)
-def test_correct_but_different_code_gets_full_marks(name, tmp_path):
-    _, record = grade(CORRECT[name].write(tmp_path / name), tmp_path / "out")
+@pytest.mark.parametrize("name", corpus_params(CORRECT))
+def test_correct_but_different_code_gets_full_marks(name, corpus_grade):
+    record = corpus_grade(name).record
     lost = {c: v for c, v in record.component_points().items() if v[0] < v[1]}
     assert not lost, [r.output for r in record.results if r.score < r.max_score]
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if BUGGY[name].trains else [])
-                                  for name in BUGGY])
-def test_a_bug_loses_points_exactly_where_it_is(name, tmp_path):
-    submission = BUGGY[name]
-    args = () if submission.trains else ("--epochs", str(submission.epochs)) if "train" in submission.losers or \
-        submission.verify_train else ("--only", WITHOUT_TRAINING)
-    _, record = grade(submission.write(tmp_path / name), tmp_path / "out", *args)
-    totals = record.component_points()
+@pytest.mark.parametrize("name", corpus_params(BUGGY))
+def test_a_bug_loses_points_exactly_where_it_is(name, corpus_grade):
+    totals = corpus_grade(name).record.component_points()
     losers = {c for c, (score, maximum) in totals.items() if score < maximum}
-    expected = submission.losers
+    expected = BUGGY[name].losers
     assert losers == expected, {c: totals[c] for c in losers ^ expected}
+
+
+@pytest.mark.parametrize("name", corpus_params(BUGGY))
+def test_a_bugs_feedback_names_the_likely_mistake(name, corpus_grade):
+    record = corpus_grade(name).record
     feedback = " ".join(r.output for r in record.results if r.score < r.max_score)
-    assert submission.diagnosis.lower() in feedback.lower(), feedback
+    assert BUGGY[name].diagnosis.lower() in feedback.lower(), feedback
     if record.training is not None:  # an on_epoch per batch is counted, not scored once per call
         assert len(record.training.accuracies) <= record.training.epochs
+
+
+@pytest.mark.parametrize("name", corpus_params({**CORRECT, **BUGGY}))
+def test_every_corpus_grade_writes_the_contract_format_and_its_report(name, corpus_grade):
+    graded = corpus_grade(name)
+    assert_contract_format(graded.out / "results.json")
+    report = (graded.out / "report.html").read_text()
+    assert report.count('class="status-passed"') == sum(r.status == "passed" for r in graded.record.results)
+    assert "total" in graded.stdout
 
 
 def test_only_runs_the_named_components(tmp_path):

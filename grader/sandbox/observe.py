@@ -5,11 +5,12 @@ and ``sgd_step`` with the given ``lr``. For the timed run the agent wraps exactl
 the duration of the call, and keeps per step: the batch's size and a fingerprint of each row (a
 projection of a few pixels the parent chose, so the parent can tell which of its rows were used),
 the ``lr`` that reached ``sgd_step``, whether its gradients were the ones ``loss_and_grads`` had
-just returned, their running sum at coordinates the parent drew (summing every coordinate of every
-step would cost several per cent of the training), and the first batch's gradients. Each ``on_epoch`` carries what
-was recorded since the last one. The parent believes none of it: it checks the sum against the
-change of the weights it was handed and recomputes the first batch's gradients itself.
-Copied into the child, so it imports only the standard library and NumPy.
+just returned, their running sum over rows the parent drew (summing every coordinate of every
+step would cost several per cent of the training; whole rows are copied in contiguous runs), and
+the first batch's gradients. Each ``on_epoch`` carries what was recorded since the last one. The
+parent believes none of it: it checks the sum against the change of the weights it was handed and
+recomputes the first batch's gradients itself. The recorder's cost is a row of
+``bench.observation_seeds``. Copied into the child, so it imports only the standard library and NumPy.
 """
 
 from __future__ import annotations
@@ -21,34 +22,56 @@ from contextlib import contextmanager
 
 import numpy as np
 
+FOLDED_BATCHES = 64  # batches whose pixels wait to be projected together (64 x 64 x 32 float64: 1 MB)
+
 
 class Recorder:
     """What train did since the last ``take()``; installed by ``recording``."""
 
-    def __init__(self, columns: np.ndarray, projection: np.ndarray, coordinates: dict[str, np.ndarray]) -> None:
-        self.columns, self.projection, self.coordinates = columns, projection, coordinates
+    def __init__(self, columns: np.ndarray, projection: np.ndarray, summed_rows: dict[str, np.ndarray],
+                 shapes: dict[str, tuple[int, ...]]) -> None:
+        self.columns, self.projection, self.shapes = columns, projection, shapes
+        # Only parameters whose shape is known (the weights the grader wrote into model.params) are summed.
+        self.summed_rows = {key: rows for key, rows in summed_rows.items() if len(shapes.get(key, ())) >= 1}
         self._reset()
 
     def _reset(self) -> None:
         self.sizes: list[int] = []
         self.fingerprints: list[np.ndarray] = []
+        self._blocks: list[np.ndarray] = []  # each batch's fingerprint pixels, not yet projected
         self.lrs: list[float] = []
         self.foreign = 0  # steps whose gradients were not those loss_and_grads had just returned
-        self.grad_sum: dict[str, np.ndarray] = {}  # at ``coordinates`` (flat indices) of each key
+        self.grad_sum: dict[str, np.ndarray] = {}  # the ``summed_rows`` of each key
         self.first_grads: dict[str, np.ndarray] | None = None
         self.first_rows: np.ndarray | None = None
         self._last: object = None
+        self._block: np.ndarray | None = None  # the last batch's fingerprint pixels
 
-    def saw_batch(self, X: object, grads: object) -> None:
+    def saw_batch(self, X: object) -> None:
         try:
             rows = np.asarray(X)
-            fingerprint = rows[:, self.columns].astype(np.float64) @ self.projection
+            block = rows.take(self.columns, axis=1)
             size = int(rows.shape[0])
+            if block.ndim != 2 or block.dtype.kind not in "fiub":
+                raise TypeError(block.dtype)
         except (IndexError, TypeError, ValueError):
-            fingerprint, size = np.full(1, np.nan), -1
+            block, size = np.full((1, len(self.columns)), np.nan), -1
         self.sizes.append(size)
-        self.fingerprints.append(fingerprint)
+        self._blocks.append(block)
+        self._block = block
+        if len(self._blocks) == FOLDED_BATCHES:
+            self._fold()
+        self._last = None
+
+    def saw_grads(self, grads: object) -> None:
         self._last = grads
+
+    def _fold(self) -> None:
+        """Project the pending batches' pixels at once: per batch, the float64 cast and the product cost
+        more than the copy of the pixels."""
+        if self._blocks:
+            self.fingerprints.append(np.concatenate(self._blocks).astype(np.float64) @ self.projection)
+            self._blocks = []
 
     def saw_step(self, grads: object, lr: object) -> None:
         try:
@@ -64,26 +87,31 @@ class Recorder:
         first = self.first_grads is None
         if first:
             self.first_grads = {}
-            self.first_rows = self.fingerprints[-1] if self.fingerprints else np.full(1, np.nan)
-        for key, where in self.coordinates.items():
+            self.first_rows = self._block.astype(np.float64) @ self.projection if self._block is not None else \
+                np.full(1, np.nan)
+        for key, rows in self.summed_rows.items():
             try:
-                value = grads[key]
-                picked = np.take(value, where).astype(np.float64)
+                value, shape = grads[key], self.shapes[key]
+                if getattr(value, "shape", None) != shape:  # a list, or a (1, M) bias gradient: the same numbers
+                    value = np.reshape(value, shape)
                 if first:
                     self.first_grads[key] = np.array(value, dtype=np.float64)
-            except (KeyError, IndexError, TypeError, ValueError):
+                picked = value if len(rows) == shape[0] else value.take(rows, axis=0)
+                total = self.grad_sum.get(key)
+                if total is None:
+                    self.grad_sum[key] = picked.astype(np.float64)
+                else:  # added in place, cast on the way: a float64 copy per step costs more than the sum
+                    np.add(total, picked, out=total)
+            except (AttributeError, KeyError, IndexError, TypeError, ValueError):
                 continue
-            if key in self.grad_sum:
-                self.grad_sum[key] += picked
-            else:
-                self.grad_sum[key] = picked
 
     def take(self) -> dict:
         """What was recorded since the last take (wire-format values only), and start afresh."""
+        self._fold()
         taken = {"sizes": np.array(self.sizes, dtype=np.int64),
                  "fingerprints": np.concatenate(self.fingerprints) if self.fingerprints else np.zeros(0),
                  "lrs": np.array(self.lrs, dtype=np.float64), "foreign": self.foreign,
-                 "grad_sum": {str(k): v for k, v in self.grad_sum.items()},
+                 "grad_sum": {str(k): v.reshape(-1) for k, v in self.grad_sum.items()},
                  "first_grads": {str(k): v for k, v in (self.first_grads or {}).items()},
                  "first_rows": self.first_rows if self.first_rows is not None else np.zeros(0)}
         self._reset()
@@ -93,26 +121,35 @@ class Recorder:
 def _submission_modules(module_dir: str) -> list[object]:
     """The modules loaded from the submission's folder (train may live beside mlp.py)."""
     inside = os.path.realpath(module_dir) + os.sep
+    folders: dict[str, bool] = {}  # a module's folder -> inside the submission's (one realpath per folder)
     found = []
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
-        if isinstance(path, str) and os.path.realpath(path).startswith(inside):
+        if not isinstance(path, str):
+            continue
+        folder = os.path.dirname(path)
+        if folder not in folders:
+            folders[folder] = (os.path.realpath(folder) + os.sep).startswith(inside)
+        if folders[folder] and os.path.realpath(path).startswith(inside):
             found.append(module)
     return found
 
 
 @contextmanager
 def recording(module: object, model: object, module_dir: str, columns: np.ndarray, projection: np.ndarray,
-              coordinates: dict[str, np.ndarray]) -> Iterator[Recorder]:
+              summed_rows: dict[str, np.ndarray]) -> Iterator[Recorder]:
     """Wrap ``model.loss_and_grads`` and every submission module's ``sgd_step`` while the block runs."""
-    recorder = Recorder(columns, projection, coordinates)
+    params = getattr(model, "params", None)
+    shapes = {key: value.shape for key, value in params.items() if isinstance(value, np.ndarray)} \
+        if isinstance(params, dict) else {}
+    recorder = Recorder(columns, projection, summed_rows, shapes)
     original_loss = getattr(model, "loss_and_grads", None)
     original_step = getattr(module, "sgd_step", None)
 
     def loss_and_grads(X, y, *args, **kwargs):
+        recorder.saw_batch(X)  # before the call: after it, the batch's rows have left the CPU's caches
         result = original_loss(X, y, *args, **kwargs)
-        grads = result[1] if isinstance(result, tuple) and len(result) == 2 else None
-        recorder.saw_batch(X, grads)
+        recorder.saw_grads(result[1] if isinstance(result, tuple) and len(result) == 2 else None)
         return result
 
     def sgd_step(params, grads, lr, *args, **kwargs):
