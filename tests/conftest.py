@@ -33,21 +33,38 @@ class CorpusGrade:
 
 
 @pytest.fixture(scope="session")
-def corpus_grade(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], CorpusGrade]:
-    """``corpus_grade(name)``: the corpus submission ``name`` (correct or buggy) graded once per test run, as its
-    ``grade_args`` say, and handed to every test that asks (a full timed run costs a minute: its assertions share
-    it). Under pytest-xdist the workers share one folder per name, the first to ask grades under a file lock and
-    the others read what it wrote (pytest-xdist's documented way to run a session fixture once)."""
+def once(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callable[[Path], None]], Path]:
+    """``once(name, make)``: a folder that ``make(folder)`` fills once per test run, for every test that asks.
+
+    Under pytest-xdist the workers share one folder per name: the first to ask makes it under a file lock and
+    the others wait for it and read it (pytest-xdist's documented way to run a session fixture once)."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's folder, above each worker's
 
-    def of(name: str) -> CorpusGrade:
-        folder = shared / f"corpus-{name}"
+    def made(name: str, make: Callable[[Path], None]) -> Path:
+        folder = shared / name
         with FileLock(f"{folder}.lock"):
-            if not (folder / "stdout.txt").exists():
-                submission = {**CORRECT, **BUGGY}[name]
-                done, _ = grade(submission.write(folder / name), folder / "out", *submission.grade_args())
-                (folder / "stdout.txt").write_text(done.stdout)
+            if not (folder / ".made").exists():
+                folder.mkdir(exist_ok=True)
+                make(folder)
+                (folder / ".made").touch()
+        return folder
+
+    return made
+
+
+@pytest.fixture(scope="session")
+def corpus_grade(once) -> Callable[[str], CorpusGrade]:
+    """``corpus_grade(name)``: the corpus submission ``name`` (correct or buggy) graded once per test run, as its
+    ``grade_args`` say, and handed to every test that asks (a full timed run costs a minute: its assertions share
+    it)."""
+    def make(name: str, folder: Path) -> None:
+        submission = {**CORRECT, **BUGGY}[name]
+        done, _ = grade(submission.write(folder / name), folder / "out", *submission.grade_args())
+        (folder / "stdout.txt").write_text(done.stdout)
+
+    def of(name: str) -> CorpusGrade:
+        folder = once(f"corpus-{name}", lambda folder: make(name, folder))
         return CorpusGrade((folder / "stdout.txt").read_text(), read_results(folder / "out" / "results.json"),
                            folder / "out")
 

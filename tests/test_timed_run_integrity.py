@@ -64,9 +64,18 @@ def snapshots(mnist, init: dict[str, np.ndarray], epochs: int) -> dict[str, byte
 
 
 @pytest.fixture(scope="module")
-def replays(mnist) -> dict[str, dict[str, bytes]]:
-    other = MLP(seed=7).params
-    return {"another_init": snapshots(mnist, other, 2), "mlp_seed_0": snapshots(mnist, MLP(seed=0).params, 2)}
+def replays(mnist, once) -> dict[str, dict[str, bytes]]:
+    """Two honest runs' snapshots, made once for every worker that grades a replay of them."""
+    def from_init(seed: int) -> Path:
+        def make(folder: Path) -> None:
+            for name, data in snapshots(mnist, MLP(seed=seed).params, 2).items():
+                (folder / name).write_bytes(data)
+
+        return once(f"replays-from-mlp-seed-{seed}", make)
+
+    folders = {"another_init": from_init(7), "mlp_seed_0": from_init(0)}
+    return {source: {path.name: path.read_bytes() for path in sorted(folder.glob("snap_*.npz"))}
+            for source, folder in folders.items()}
 
 
 @pytest.mark.parametrize(("source", "noise"), [("another_init", ""), ("mlp_seed_0", ""),
