@@ -370,7 +370,8 @@ def test_gradescope_autograder_keeps_memory_hungry_trains_at_full_marks(tmp_path
         with memory_cgroup(container_mib << 20, required=True) as enter:
             run = subprocess.run([str(root / "run_autograder")], cwd=root, env=run_env, capture_output=True,
                                  text=True, timeout=900, preexec_fn=enter)
+            peak = enter.peak()  # read while the cgroup exists: it is removed on leaving the block
         assert run.returncode == 0, run.stderr[-2000:]
         record = read_results(root / "results" / "results.json")
         lost = [f"{r.name}: {r.output}" for r in record.results if r.score < r.max_score]
-        assert record.score == TOTAL_POINTS, (name, enter.peak(), lost)
+        assert record.score == TOTAL_POINTS, (name, peak, lost)
