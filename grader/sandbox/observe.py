@@ -70,8 +70,12 @@ class Recorder:
         """Project the pending batches' pixels at once: per batch, the float64 cast and the product cost
         more than the copy of the pixels."""
         if self._blocks:
-            self.fingerprints.append(np.concatenate(self._blocks).astype(np.float64) @ self.projection)
+            self.fingerprints.append(self._project(np.concatenate(self._blocks)))
             self._blocks = []
+
+    def _project(self, block: np.ndarray) -> np.ndarray:
+        """The fingerprints of ``block`` (rows, FINGERPRINT_PIXELS), as the parent's ``observation.fingerprints``."""
+        return block.astype(np.float64) @ self.projection
 
     def saw_step(self, grads: object, lr: object) -> None:
         try:
@@ -87,8 +91,7 @@ class Recorder:
         first = self.first_grads is None
         if first:
             self.first_grads = {}
-            self.first_rows = self._block.astype(np.float64) @ self.projection if self._block is not None else \
-                np.full(1, np.nan)
+            self.first_rows = self._project(self._block) if self._block is not None else np.full(1, np.nan)
         for key, rows in self.summed_rows.items():
             try:
                 value, shape = grads[key], self.shapes[key]
