@@ -31,8 +31,10 @@ class Recorder:
     def __init__(self, columns: np.ndarray, projection: np.ndarray, summed_rows: dict[str, np.ndarray],
                  shapes: dict[str, tuple[int, ...]]) -> None:
         self.columns, self.projection, self.shapes = columns, projection, shapes
-        # Only parameters whose shape is known (the weights the grader wrote into model.params) are summed.
-        self.summed_rows = {key: rows for key, rows in summed_rows.items() if len(shapes.get(key, ())) >= 1}
+        # Only parameters whose shape is known (the weights the grader wrote into model.params) are summed;
+        # None where every row is summed (the small parameters: no copy of them per step).
+        self.summed_rows = {key: None if len(rows) == shapes[key][0] else rows
+                            for key, rows in summed_rows.items() if len(shapes.get(key, ())) >= 1}
         self._reset()
 
     def _reset(self) -> None:
@@ -41,7 +43,11 @@ class Recorder:
         self._blocks: list[np.ndarray] = []  # each batch's fingerprint pixels, not yet projected
         self.lrs: list[float] = []
         self.foreign = 0  # steps whose gradients were not those loss_and_grads had just returned
-        self.grad_sum: dict[str, np.ndarray] = {}  # the ``summed_rows`` of each key
+        # The ``summed_rows`` of each key, in float64 from the start: a key no step carried sums to zero,
+        # which is what the parent reads for a key that is absent.
+        self.grad_sum = {key: np.zeros((self.shapes[key][0] if rows is None else len(rows),) + self.shapes[key][1:])
+                         for key, rows in self.summed_rows.items()}
+        self._sums = [(key, self.shapes[key], rows, self.grad_sum[key]) for key, rows in self.summed_rows.items()]
         self.first_grads: dict[str, np.ndarray] | None = None
         self.first_rows: np.ndarray | None = None
         self._last: object = None
@@ -83,29 +89,31 @@ class Recorder:
         except (TypeError, ValueError):
             self.lrs.append(float("nan"))
         last = self._last
-        if not (grads is last or (isinstance(grads, dict) and isinstance(last, dict) and grads.keys() == last.keys()
-                                  and all(grads[k] is last[k] or np.array_equal(grads[k], last[k]) for k in grads))):
+        if grads is not last and not (isinstance(grads, dict) and isinstance(last, dict) and grads.keys() == last.keys()
+                                      and all(grads[k] is last[k] or np.array_equal(grads[k], last[k]) for k in grads)):
             self.foreign += 1
         if not isinstance(grads, dict):
             return
-        first = self.first_grads is None
-        if first:
-            self.first_grads = {}
-            self.first_rows = self._project(self._block) if self._block is not None else np.full(1, np.nan)
-        for key, rows in self.summed_rows.items():
+        if self.first_grads is None:
+            self._first_step(grads)
+        # One lookup and one in-place add per parameter, cast on the way: this runs once per batch.
+        for key, shape, rows, total in self._sums:
             try:
-                value, shape = grads[key], self.shapes[key]
+                value = grads[key]
                 if getattr(value, "shape", None) != shape:  # a list, or a (1, M) bias gradient: the same numbers
                     value = np.reshape(value, shape)
-                if first:
-                    self.first_grads[key] = np.array(value, dtype=np.float64)
-                picked = value if len(rows) == shape[0] else value.take(rows, axis=0)
-                total = self.grad_sum.get(key)
-                if total is None:
-                    self.grad_sum[key] = picked.astype(np.float64)
-                else:  # added in place, cast on the way: a float64 copy per step costs more than the sum
-                    np.add(total, picked, out=total)
+                np.add(total, value if rows is None else value.take(rows, axis=0), out=total)
             except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+                continue
+
+    def _first_step(self, grads: dict) -> None:
+        """Keep the first batch's gradients whole and its rows' fingerprints: the parent recomputes both."""
+        self.first_grads = {}
+        self.first_rows = self._project(self._block) if self._block is not None else np.full(1, np.nan)
+        for key, shape, _, _ in self._sums:
+            try:
+                self.first_grads[key] = np.array(np.reshape(grads[key], shape), dtype=np.float64)
+            except (KeyError, TypeError, ValueError):
                 continue
 
     def take(self) -> dict:
