@@ -195,6 +195,7 @@ def test_kit_workflow_fails_below_the_minimum_and_still_reports(kit, tmp_path, r
     assert "0.0 / 100" in (tmp_path / "again.md").read_text()
 
 
+@pytest.mark.slow
 def test_the_real_classroom_reporter_gives_the_reference_its_grade(kit, tmp_path, reporter):
     template = (kit / "student_template" / "mlp.py").read_text()
     shutil.copyfile(REFERENCE, kit / "student_template" / "mlp.py")
@@ -209,6 +210,7 @@ def test_the_real_classroom_reporter_gives_the_reference_its_grade(kit, tmp_path
     assert f"Points {record.score:g}/100" in log
 
 
+@pytest.mark.slow
 def test_kit_tox_grade_gives_the_reference_full_marks(kit):
     solved = kit / "solved"
     solved.mkdir()
@@ -323,6 +325,7 @@ def gradescope_autograder(tmp_path: Path) -> tuple[dict[str, bytes], dict[str, i
     return files, modes, root, env
 
 
+@pytest.mark.slow
 def test_gradescope_autograder_grades_the_submission_layout(tmp_path):
     files, modes, root, env = gradescope_autograder(tmp_path)
     assert modes["setup.sh"] == modes["run_autograder"] == 0o755
@@ -354,6 +357,7 @@ def test_gradescope_autograder_grades_the_submission_layout(tmp_path):
     assert record.score == 0 and record.failure is not None and "mlp.py" in record.failure
 
 
+@pytest.mark.slow
 def test_gradescope_autograder_keeps_memory_hungry_trains_at_full_marks(tmp_path):
     """``X = X.astype(np.float64)`` at the top of train keeps full marks in Gradescope's default 768 MB;
     that and a shuffled float64 copy each epoch with one-hot labels, in 1.5 GB with the memory setting the

@@ -63,6 +63,7 @@ def test_batch_order_is_the_contracts_shuffle():
 
 
 @pytest.mark.mnist
+@pytest.mark.slow
 def test_reference_and_oracle_train_alike_on_real_mnist(mnist):
     """Same initial weights, same batches: per-epoch losses agree over 3 epochs."""
     model = mlp.MLP(seed=0)

@@ -15,6 +15,7 @@ from reference.mlp import MLP, train
 pytestmark = pytest.mark.mnist
 
 
+@pytest.mark.slow
 def test_reference_learns_real_mnist(mnist):
     model = MLP(seed=0)
     losses = train(model, mnist.x_train, mnist.y_train, epochs=3, seed=0)
@@ -32,6 +33,7 @@ def run_train(*args: str) -> list[str]:
     return done.stdout.strip().splitlines()
 
 
+@pytest.mark.slow
 def test_train_command_prints_epochs_and_is_reproducible(mnist):
     first = run_train("--epochs", "2", "--seed", "3", "--batch-size", "128", "--lr", "0.2")
     second = run_train("--epochs", "2", "--seed", "3", "--batch-size", "128", "--lr", "0.2")

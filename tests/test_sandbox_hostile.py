@@ -272,17 +272,45 @@ def test_a_fresh_child_serves_the_calls_after_a_crash(tmp_path):
 def test_the_whole_grade_stops_at_its_budget(tmp_path):
     submission = tmp_path / "s"
     submission.mkdir()
-    (submission / "mlp.py").write_text("import time\ndef softmax(x):\n    time.sleep(100)\n")
+    # Functions of their own: a function that ran past its timeout has its later calls cut short anyway.
+    (submission / "mlp.py").write_text("import time\n" + "".join(f"def hangs_{i}(x):\n    time.sleep(100)\n"
+                                                                 for i in range(5)))
     started = time.monotonic()
     with Sandbox(submission, Limits(call_timeout=2.0, budget=5.0)) as box:
         kinds = []
-        for _ in range(5):
+        for i in range(5):
             try:
-                box.call("softmax", np.ones((1, 2)))
+                box.call(f"hangs_{i}", np.ones((1, 2)))
             except CallFailed as failure:
                 kinds.append(failure.kind)
     assert time.monotonic() - started <= 5.0 + GRACE
     assert kinds[:2] == ["timeout", "timeout"] and kinds[-1] == "budget"
+
+
+def test_a_function_that_hangs_costs_two_timeouts_however_often_it_is_called(tmp_path):
+    """Once a call ran past its timeout, the function's later calls share one more timeout: one that hangs
+    on every input costs two, not one per check, and one that hangs on one input answers the others."""
+    submission = tmp_path / "s"
+    submission.mkdir()
+    (submission / "mlp.py").write_text("import time\ndef softmax(x):\n    if x.shape[0] == 2:\n        return x\n"
+                                       "    time.sleep(100)\n")
+    limits = Limits(call_timeout=2.0, budget=60.0, startup_timeout=10.0)
+    with Sandbox(submission, limits) as box:
+        kinds, messages = [], []
+        started = time.monotonic()
+        for rows in (1, 2, 2, 1, 2, 1):  # it hangs on one row
+            try:
+                box.call("softmax", np.ones((rows, 2)))
+                kinds.append("ok")
+            except CallFailed as failure:
+                kinds.append(failure.kind)
+                messages.append(failure.message)
+        elapsed = time.monotonic() - started
+        restarts = box.children_started
+    assert kinds == ["timeout", "ok", "ok", "timeout", "timeout", "timeout"], kinds
+    assert messages[0].startswith("did not finish within 2.0 s") and "was not called again" in messages[-1]
+    assert restarts == 2  # no child spent on the calls that were not made
+    assert elapsed <= 2 * limits.call_timeout + restarts * limits.startup_timeout + SLACK, elapsed
 
 
 def test_student_input_modification_is_visible_to_the_parent(tmp_path):

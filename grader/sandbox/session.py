@@ -29,6 +29,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,6 +213,9 @@ class Sandbox:
         self.stand_ins: list[str] = []  # libraries the child stood in (stand_ins.KNOWN names only)
         self._sent = (0, 0)  # the last request's bytes in the frame and in shared memory
         self._last_exit: int | None = None  # exit status of the child last discarded
+        # A function that ran past its call timeout -> the seconds its later calls have left, together.
+        self._overran: dict[str, float] = {}
+        self._call_started: float | None = None  # when the last request's child began to work on it
 
     # ---- public API -------------------------------------------------------------------------
     def call(self, name: str, *args: object, return_args: bool = False, timeout: float | None = None,
@@ -229,14 +233,39 @@ class Sandbox:
         if observe is not None:
             message["observe"] = observe
         self.last_observed = None
-        return self._request(message, timeout, cpu_timeout)
+        if timeout is not None or cpu_timeout is not None:
+            return self._request(message, timeout, cpu_timeout)
+        return self._leashed(name, lambda limit: self._request(message, limit))
 
     def method(self, handle: wire.Handle, name: str, *args: object, return_args: bool = False,
                timeout: float | None = None, **kwargs: object) -> object:
         """Call a method of an object living in the child (``return_args`` as for ``call``)."""
         self._check_handle(handle)
-        return self._request({"op": "method", "handle": handle, "name": name, "args": list(args),
-                              "kwargs": kwargs, "return_args": return_args}, timeout)
+        message = {"op": "method", "handle": handle, "name": name, "args": list(args), "kwargs": kwargs,
+                   "return_args": return_args}
+        if timeout is not None:
+            return self._request(message, timeout)
+        return self._leashed(name, lambda limit: self._request(message, limit))
+
+    def _leashed(self, name: str, send: Callable[[float | None], object]) -> object:
+        """``send`` with the call timeout, except for a function that already ran past it once: all its
+        later calls share one more call timeout, so a function that hangs on every input costs two
+        timeouts, not one per check, and one that hangs on a single input still answers the others."""
+        left = self._overran.get(name)
+        if left is not None and left <= 0:
+            raise CallFailed("timeout", f"was not called again: an earlier call of {name} ran past the "
+                                        f"{self.limits.call_timeout:.0f} s limit, and its later calls have used "
+                                        "the one more limit they share")
+        self._call_started = None
+        try:
+            return send(None if left is None else min(left, self.limits.call_timeout))
+        except CallFailed as failure:
+            if failure.kind == "timeout" and left is None:
+                self._overran[name] = self.limits.call_timeout
+            raise
+        finally:
+            if left is not None and self._call_started is not None:  # the call's own seconds, not a restart's
+                self._overran[name] = left - (time.monotonic() - self._call_started)
 
     def getattr(self, handle: wire.Handle, name: str) -> object:
         """An attribute of an object living in the child (e.g. a model's ``params``)."""
@@ -319,7 +348,7 @@ class Sandbox:
         # What this request costs the child to take in, for the report of a child that cannot.
         self._sent = (sum(len(memoryview(chunk).cast("B")) for chunk in frame[1:]), shared_bytes)
         child.shared_bytes = max(child.shared_bytes, shared_bytes)
-        started = time.monotonic()
+        started = self._call_started = time.monotonic()
         deadline = started + limit
         in_callbacks = 0.0
         # CPU time is read from /proc only for a call that has a CPU budget (the timed run).
