@@ -27,10 +27,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from grader.submission import MAX_SUBMISSION_BYTES, UnusableSubmission, submission_files
+
+if TYPE_CHECKING:
+    import nbformat
 
 _MAGIC = re.compile(r"^\s*[%!]")
 _NEWLINE = re.compile(r"\r\n?|\n")  # Python's own line ends (str.splitlines also splits at \f, \u2028, ...)
@@ -266,6 +268,8 @@ def _first_line(text: str, node: ast.stmt) -> str:
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
     """The notebook at ``path``, or UnusableSubmission with one line saying what is wrong with it."""
+    import nbformat  # noqa: PLC0415  (here, not at the top: it and jsonschema are a tenth of a grade of mlp.py)
+
     if path.stat().st_size > MAX_SUBMISSION_BYTES:
         raise UnusableSubmission(f"{path.name}: larger than {MAX_SUBMISSION_BYTES >> 20} MB")
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -271,3 +273,11 @@ def test_the_kit_can_hand_out_a_notebook(tmp_path):
     assert not leaks(tmp_path / "kit", solution_lines(REFERENCE_SOURCE))
     _, record = grade(tmp_path / "kit", tmp_path / "out", "--only", "softmax,MLP")
     assert record.score == 0 and record.notes
+
+
+def test_grading_an_mlp_py_does_not_load_the_notebook_reader():
+    """nbformat and jsonschema take a tenth of a grade's start: only a notebook needs them."""
+    done = subprocess.run([sys.executable, "-c", "import sys, grader.cli, grader.grade, grader.rubric.run\n"
+                           "print(sorted(m for m in sys.modules if m.split('.')[0] in ('nbformat', 'jsonschema')))"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
