@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,6 +312,25 @@ def test_a_function_that_hangs_costs_two_timeouts_however_often_it_is_called(tmp
     assert messages[0].startswith("did not finish within 2.0 s") and "was not called again" in messages[-1]
     assert restarts == 2  # no child spent on the calls that were not made
     assert elapsed <= 2 * limits.call_timeout + restarts * limits.startup_timeout + SLACK, elapsed
+
+
+def test_a_failure_told_again_carries_only_its_own_frames(tmp_path):
+    """A module that cannot be imported fails every call with the same reason: each raise is a fresh
+    exception, so its traceback does not grow with the calls before it (pytest renders every frame of
+    every check's failure: 42 checks of a syntax error took 18 s)."""
+    submission = tmp_path / "s"
+    submission.mkdir()
+    (submission / "mlp.py").write_text("def softmax(:\n")
+    depths, messages = [], set()
+    with Sandbox(submission, LIMITS) as box:
+        for _ in range(6):
+            try:
+                box.call("softmax", np.ones((1, 2)))
+            except CallFailed as failure:
+                depths.append(len(traceback.extract_tb(failure.__traceback__)))
+                messages.add((failure.kind, failure.message))
+    assert len(depths) == 6 and len(set(depths[2:])) == 1, depths
+    assert len(messages) == 1 and "SyntaxError" in next(iter(messages))[1]
 
 
 def test_student_input_modification_is_visible_to_the_parent(tmp_path):

@@ -263,7 +263,7 @@ def run(box, mnist, context, calibration) -> TrainingRun:
                                     correlations=training.start_correlations)
     training.review_overridden = training.review is not None and context.override_review
     if result.failure is not None and result.failure.kind == "import_failed":
-        raise result.failure  # told once, at the top of the report, like every other check's
+        raise result.failure.again()  # told once, at the top of the report, like every other check's
     return result
 
 
