@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 
 from grader.calibration import CALIBRATION_FILE
+from grader.record import GradeRecord
+from grader.report.results_json import read_results
 from grader.sandbox import CallFailed, Limits, Sandbox
 from grader.training import WALL_FACTOR, layer_correlations, start_weights
 from helpers import grade, reference_with
@@ -166,14 +168,25 @@ def small_budget_calibration(tmp_path: Path, factor: float) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def budget_of_one(once) -> tuple[Path, GradeRecord]:
+    """A calibration whose time budget is the reference's own time, and the reference's grade of train under it
+    (what a grade costs besides its timed run), made once for the tests that read them."""
+    def make(folder: Path) -> None:
+        calibration = small_budget_calibration(folder, 1.0)
+        grade(reference_with(folder / "ok", ""), folder / "ok_out", "--calibration", str(calibration),
+              "--only", "train")
+
+    folder = once("budget-of-one", make)
+    return folder / "calibration.json", read_results(folder / "ok_out" / "results.json")
+
+
 @pytest.mark.serial  # it times a whole grade against its budget
 @pytest.mark.parametrize("body", ["    while True:\n        pass\n",
                                   "    import sys\n    while True:\n        sys.stdout.write('x' * 65536)\n"],
                          ids=["endless_loop", "stdout_flood"])
-def test_a_train_that_never_ends_costs_its_budget_and_the_checks(tmp_path, body):
-    calibration = small_budget_calibration(tmp_path, 1.0)
-    _, quiet = grade(reference_with(tmp_path / "ok", ""), tmp_path / "ok_out", "--calibration", str(calibration),
-                     "--only", "train")
+def test_a_train_that_never_ends_costs_its_budget_and_the_checks(tmp_path, body, budget_of_one):
+    calibration, quiet = budget_of_one
     code = "\n_honest = train\n\n\ndef train(model, X, y, *args, **kwargs):\n    if len(X) < 1000:\n" \
            "        return _honest(model, X, y, *args, **kwargs)\n" + body
     _, record = grade(reference_with(tmp_path / "s", code), tmp_path / "out", "--calibration", str(calibration),
