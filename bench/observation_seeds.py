@@ -42,7 +42,8 @@ def observed_run(X: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> tuple[
     for key, value in start.items():
         model.params[key][...] = value
     observation, handed = Observation(), []
-    with recording(mlp, model, REFERENCE_DIR, index.columns, index.projection, index.summed_rows) as recorder:
+    with recording(mlp, model, REFERENCE_DIR, index.columns, index.projection, index.whole_projection,
+                   index.summed_rows) as recorder:
         def on_epoch(epoch: int, loss: float) -> None:
             observation.epochs.append(read_record(recorder.take(), shapes, index))
             handed.append({key: value.astype(np.float64) for key, value in model.params.items()})
@@ -55,23 +56,31 @@ def observed_run(X: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> tuple[
 
 
 def record_of(X: np.ndarray, index: RowIndex, rows: np.ndarray) -> EpochRecord:
-    """The row part of the record a loop leaves that takes ``rows`` of ``X`` in batches of BATCH_SIZE."""
+    """The row part of the record a loop leaves that takes ``rows`` of ``X`` in batches of BATCH_SIZE, its
+    first batch printed as the child prints it."""
     sizes = np.diff(np.append(np.arange(0, len(rows), BATCH_SIZE), len(rows)))
+    first = X[rows[:BATCH_SIZE]]
     return EpochRecord(sizes, fingerprints(X[rows], index.columns, index.projection), np.zeros(len(sizes)), 0,
-                       {}, {}, np.zeros(0))
+                       {}, {}, fingerprints(first, index.columns, index.projection),
+                       first.astype(np.float64) @ index.whole_projection)
 
 
 def full_rows_findings(X: np.ndarray, seed: int) -> list[str]:
-    """The row checks of two shuffled epochs over all of ``X``, read against the fingerprints ``seed`` draws.
+    """The row checks of two shuffled epochs over all of ``X``, read against the fingerprints ``seed`` draws,
+    and the rows each epoch's first batch is recomputed on.
 
     No training: which rows share a fingerprint depends on the pixels a seed draws, over the whole set.
     """
     index = row_index(X, seed, start_weights(seed))
     rng, previous, texts = np.random.default_rng(seed), None, []
     for epoch in (1, 2):
-        findings, previous = rows_findings(epoch, record_of(X, index, rng.permutation(len(X))), index, BATCH_SIZE,
-                                           previous)
+        order = rng.permutation(len(X))
+        record = record_of(X, index, order)
+        findings, previous = rows_findings(epoch, record, index, BATCH_SIZE, previous)
         texts += [finding.text for finding in findings]
+        first = index.first_rows(record.first_prints, record.first_whole)
+        if first is None or not np.array_equal(X[first], X[order[:BATCH_SIZE]]):
+            texts.append(f"epoch {epoch}'s first batch is read as rows other than the ones it used")
     return texts
 
 
@@ -96,7 +105,8 @@ def alternating_batches(X: np.ndarray, y: np.ndarray, epochs: int) -> tuple[np.n
                 periodic[0] += time.perf_counter() - started
         return run
 
-    with recording(mlp, model, REFERENCE_DIR, index.columns, index.projection, index.summed_rows) as recorder:
+    with recording(mlp, model, REFERENCE_DIR, index.columns, index.projection, index.whole_projection,
+                   index.summed_rows) as recorder:
         recorded_loss, recorded_step = model.loss_and_grads, mlp.sgd_step
         recorder._fold, take = timed(recorder._fold), timed(recorder.take)
         batch, began = [0], [0.0]

@@ -12,7 +12,9 @@ parent, reads that record as untrusted data and checks it against what the paren
   at coordinates drawn for the grade (``weights_moved_as_recorded``), and the first batch's
   gradients are what the submission's own ``loss_and_grads`` gives at the epoch's starting weights
   (recomputed by the check, from ``Verdict.first_batches``), so a forged record has to be as
-  consistent as real training.
+  consistent as real training. The first batch's rows are named by a print of all their pixels
+  too: a few rows in 60,000 agree on the fingerprint's pixels and differ elsewhere, and one of them
+  standing in for another would change that batch's gradients.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class RowIndex:
 
     columns: np.ndarray  # (FINGERPRINT_PIXELS,) int64 pixel indices
     projection: np.ndarray  # (FINGERPRINT_PIXELS,) float64
+    whole_projection: np.ndarray  # (D,) float64: the whole-row print of each epoch's first batch
+    X: np.ndarray  # (N, D) the rows sent (not a copy): the whole prints of rows alike in the fingerprint
     summed_rows: dict[str, np.ndarray]  # parameter -> sorted indices along its first axis (what the child sums)
     coordinates: dict[str, np.ndarray]  # parameter -> the flat indices of those rows, sorted
     order: np.ndarray  # (N,) the rows in the order of their fingerprints
@@ -72,7 +76,10 @@ class RowIndex:
         ordered = prints[order]
         starts = np.concatenate([[True], np.diff(ordered) > _tolerance(ordered[1:])])
         groups = np.cumsum(starts) - 1
-        return cls(columns, projection, summed_rows, coordinates, order, ordered, groups, np.bincount(groups))
+        # Drawn last, so that every draw above is what it was before the whole print existed.
+        whole_projection = rng.uniform(0.5, 1.5, size=X.shape[1])
+        return cls(columns, projection, whole_projection, X, summed_rows, coordinates, order, ordered, groups,
+                   np.bincount(groups))
 
     def _nearest(self, prints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(position in the sorted prints, whether it is the same print) for each of ``prints``."""
@@ -90,6 +97,26 @@ class RowIndex:
         """Row indices with these fingerprints (any one of identical rows); None if one is no row sent."""
         nearest, found = self._nearest(prints)
         return self.order[nearest] if np.all(found) else None
+
+    def first_rows(self, prints: np.ndarray, whole: np.ndarray) -> np.ndarray | None:
+        """The row indices of a batch with these fingerprints and whole-row prints: among rows alike in the
+        fingerprint's pixels, the one whose print of every pixel is ``whole``; None if one is no row sent."""
+        nearest, found = self._nearest(prints)
+        if len(whole) != len(prints) or not np.all(found):
+            return None
+        rows = self.order[nearest]
+        groups = self.group_of_sorted[nearest]
+        for at in np.nonzero(self.group_sizes[groups] > 1)[0]:
+            # group_of_sorted ascends: a group's members sit in one run of the sorted prints
+            run = np.searchsorted(self.group_of_sorted, groups[at], side="left"), \
+                np.searchsorted(self.group_of_sorted, groups[at], side="right")
+            members = self.order[slice(*run)]
+            rows[at] = members[np.argmax(np.abs(self._whole_prints(members) - whole[at]) <= _tolerance(whole[at]))]
+        return rows if np.all(np.abs(self._whole_prints(rows) - whole) <= _tolerance(whole)) else None
+
+    def _whole_prints(self, rows: np.ndarray) -> np.ndarray:
+        """The print of every pixel of ``rows`` of X, as the child computes it for a first batch."""
+        return self.X[rows].astype(np.float64) @ self.whole_projection
 
 
 def fingerprints(X: np.ndarray, columns: np.ndarray, projection: np.ndarray) -> np.ndarray:
@@ -111,7 +138,8 @@ class EpochRecord:
     foreign: int
     grad_sum: dict[str, np.ndarray]
     first_grads: dict[str, np.ndarray]
-    first_prints: np.ndarray
+    first_prints: np.ndarray  # the fingerprints of the first batch's rows
+    first_whole: np.ndarray  # and their whole-row prints
 
     @property
     def steps(self) -> int:
@@ -137,12 +165,12 @@ def read_record(value: object, shapes: dict[str, tuple[int, ...]], index: RowInd
     summed = {key: where.shape for key, where in index.coordinates.items()}
     sizes, prints, lrs = array("sizes", "i"), array("fingerprints", "f"), array("lrs", "f")
     grad_sum, first_grads = arrays("grad_sum", summed), arrays("first_grads", shapes)
-    first_prints = array("first_rows", "f")
+    first_prints, first_whole = array("first_rows", "f"), array("first_whole", "f")
     foreign = value.get("foreign")
-    if any(part is None for part in (sizes, prints, lrs, grad_sum, first_grads, first_prints)) or \
+    if any(part is None for part in (sizes, prints, lrs, grad_sum, first_grads, first_prints, first_whole)) or \
             type(foreign) is not int:
         return None
-    return EpochRecord(sizes, prints, lrs, foreign, grad_sum, first_grads, first_prints)
+    return EpochRecord(sizes, prints, lrs, foreign, grad_sum, first_grads, first_prints, first_whole)
 
 
 @dataclass
@@ -265,7 +293,11 @@ def judge(observation: Observation, index: RowIndex, handed: list[dict[str, np.n
         before = start if number == 1 else handed[number - 2] if number - 2 < len(handed) else None
         if before is not None and number <= len(handed):
             findings += weights_moved_as_recorded(number, record, before, handed[number - 1], lr, index)
-        first = index.row_numbers(record.first_prints) if len(record.first_prints) else None
+        first = index.first_rows(record.first_prints, record.first_whole) if len(record.first_prints) else None
+        if first is None and len(record.first_prints) and not rows:
+            findings.append(Finding(number, f"the first batch of epoch {number} was recorded with rows that are not "
+                                           "rows of the X given to train: take each batch from X as it is "
+                                           "(X[batch], y[batch])"))
         if before is not None and first is not None and set(record.first_grads) == set(shapes):
             first_batches.append((number, before, first, record.first_grads))
     extra = observation.after_last

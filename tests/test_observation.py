@@ -49,7 +49,7 @@ def test_the_recorder_sums_what_sgd_step_gets_whatever_array_form_it_takes():
     shapes = {"W1": (40, 8), "b1": (8,)}
     summed_rows = {"W1": np.array([2, 5, 11]), "b1": np.arange(8)}
     columns, projection = np.array([0, 3, 7]), np.array([1.0, 0.5, 2.0])
-    recorder = Recorder(columns, projection, summed_rows, shapes)
+    recorder = Recorder(columns, projection, np.ones(10), summed_rows, shapes)
     steps, batches = [], []
     for _ in range(FOLDED_BATCHES + 3):
         X = rng.random((4, 10)).astype(np.float32)
@@ -73,3 +73,50 @@ def test_the_recorder_sums_what_sgd_step_gets_whatever_array_form_it_takes():
     recorder.saw_grads(steps[0])
     recorder.saw_step({"W1": steps[0]["W1"] + 1, "b1": steps[0]["b1"]}, 0.1)  # not what loss_and_grads returned
     assert recorder.take()["foreign"] == 1
+
+
+def alike_rows(X: np.ndarray, index) -> list[np.ndarray]:
+    """The groups of rows of ``X`` that share a fingerprint without being the same row."""
+    found = []
+    for group in np.nonzero(index.group_sizes > 1)[0]:
+        rows = index.order[index.group_of_sorted == group]
+        if not all(np.array_equal(X[rows[0]], X[other]) for other in rows[1:]):
+            found.append(rows)
+    return found
+
+
+# Seed 70 draws fingerprint pixels in which rows 37614 and 15396 are alike, and the reference's first
+# batch of epoch 1 holds one of them: the check recomputed that batch on the other and took the reference's
+# own gradients for forged ones (4 points lost in about 1 grade in 100).
+@pytest.mark.parametrize("seed", [0, 70])
+def test_the_first_batch_is_recomputed_on_its_own_rows_not_on_rows_alike_in_the_fingerprint(mnist, seed):
+    X = mnist.x_train
+    index = row_index(X, seed, start_weights(seed))
+    groups = alike_rows(X, index)
+    assert groups, "this seed's fingerprint tells every MNIST row apart: the test needs one that does not"
+    others = np.setdiff1d(np.arange(len(X)), np.concatenate(groups))[:BATCH_SIZE - 1]
+    for rows in groups:
+        for row in rows:  # whichever of the look-alikes the batch holds
+            batch = np.concatenate([[row], others])
+            record = record_of(X, index, np.concatenate([batch, np.setdiff1d(np.arange(len(X)), batch)]))
+            assert np.array_equal(index.first_rows(record.first_prints, record.first_whole), batch)
+
+
+def test_a_first_batch_recorded_with_rows_that_were_not_sent_is_told(mnist):
+    """The whole-row print is checked too: a record whose first batch matches the fingerprint's pixels of
+    rows the parent sent but not the rest of them is not recomputed on those rows, and the student is told."""
+    X = mnist.x_train[:640]
+    start = {"W1": np.zeros((4, 3))}
+    index = row_index(X, 5, start)
+    rows = np.random.default_rng(5).permutation(len(X))
+    record = record_of(X, index, rows)
+    record.first_grads, record.lrs[:] = {"W1": np.zeros((4, 3))}, 0.1  # the steps of a loop with lr=0.1
+    assert np.array_equal(judge(Observation(epochs=[record]), index, [], start, 1, BATCH_SIZE, 0.1,
+                                finished=True).first_batches[0][2], rows[:BATCH_SIZE])
+    outside = np.setdiff1d(np.arange(X.shape[1]), index.columns)[0]  # a pixel the fingerprint leaves out
+    record.first_whole = record.first_whole + index.whole_projection[outside] * 0.5
+    verdict = judge(Observation(epochs=[record]), index, [], start, 1, BATCH_SIZE, 0.1, finished=True)
+    assert verdict.first_batches == []
+    assert [f.text for f in verdict.findings] == [
+        "the first batch of epoch 1 was recorded with rows that are not rows of the X given to train: take each "
+        "batch from X as it is (X[batch], y[batch])"]

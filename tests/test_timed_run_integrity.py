@@ -208,9 +208,11 @@ def test_the_recorder_sees_every_batch_and_step(tmp_path, mnist):
         model = box.call("MLP")
         box.call("train", model, mnist.x_train[:6400], mnist.y_train[:6400], epochs=1, cpu_timeout=100.0,
                  observe={"handle": model, "columns": np.arange(64), "projection": np.ones(64),
+                          "whole_projection": np.ones(784),
                           "summed_rows": {key: np.arange(5) for key in ("W1", "b1", "W2", "b2", "W3", "b3")}})
         record = box.last_observed
     assert record["sizes"].tolist() == [64] * 100 and len(record["fingerprints"]) == 6400
     assert record["foreign"] == 0 and np.all(record["lrs"] == 0.1)
     assert set(record["grad_sum"]) == set(record["first_grads"]) == {"W1", "b1", "W2", "b2", "W3", "b3"}
     assert record["grad_sum"]["W1"].shape == (5 * 128,) and record["first_grads"]["W1"].shape == (784, 128)
+    assert record["first_rows"].shape == record["first_whole"].shape == (64,)

@@ -269,7 +269,7 @@ def serve(conn: Connection, module_dir: str) -> None:
             elif op == "call" and request.get("observe"):
                 target, spec = getattr(module, request["name"]), request["observe"]
                 with observe.recording(module, spec["handle"], module_dir, spec["columns"], spec["projection"],
-                                       spec["summed_rows"]) as conn.recorder:
+                                       spec["whole_projection"], spec["summed_rows"]) as conn.recorder:
                     try:
                         result = target(*request["args"], **request["kwargs"])
                     finally:

@@ -7,7 +7,8 @@ projection of a few pixels the parent chose, so the parent can tell which of its
 the ``lr`` that reached ``sgd_step``, whether its gradients were the ones ``loss_and_grads`` had
 just returned, their running sum over rows the parent drew (summing every coordinate of every
 step would cost several per cent of the training; whole rows are copied in contiguous runs), and
-the first batch's gradients. Each ``on_epoch`` carries what was recorded since the last one. The
+the first batch's gradients and a print of all its rows' pixels (rows alike in the fingerprint's
+pixels are told apart by it). Each ``on_epoch`` carries what was recorded since the last one. The
 parent believes none of it: it checks the sum against the change of the weights it was handed and
 recomputes the first batch's gradients itself. The recorder's cost is a row of
 ``bench.observation_seeds``. Copied into the child, so it imports only the standard library and NumPy.
@@ -28,9 +29,10 @@ FOLDED_BATCHES = 64  # batches whose pixels wait to be projected together (64 x 
 class Recorder:
     """What train did since the last ``take()``; installed by ``recording``."""
 
-    def __init__(self, columns: np.ndarray, projection: np.ndarray, summed_rows: dict[str, np.ndarray],
-                 shapes: dict[str, tuple[int, ...]]) -> None:
-        self.columns, self.projection, self.shapes = columns, projection, shapes
+    def __init__(self, columns: np.ndarray, projection: np.ndarray, whole_projection: np.ndarray,
+                 summed_rows: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> None:
+        self.columns, self.projection, self.whole_projection, self.shapes = columns, projection, whole_projection, \
+            shapes
         # Only parameters whose shape is known (the weights the grader wrote into model.params) are summed;
         # None where every row is summed (the small parameters: no copy of them per step).
         self.summed_rows = {key: None if len(rows) == shapes[key][0] else rows
@@ -50,8 +52,10 @@ class Recorder:
         self._sums = [(key, self.shapes[key], rows, self.grad_sum[key]) for key, rows in self.summed_rows.items()]
         self.first_grads: dict[str, np.ndarray] | None = None
         self.first_rows: np.ndarray | None = None
+        self.first_whole: np.ndarray | None = None
         self._last: object = None
         self._block: np.ndarray | None = None  # the last batch's fingerprint pixels
+        self._whole: np.ndarray | None = None  # its whole-row prints, until the epoch's first step
 
     def saw_batch(self, X: object) -> None:
         try:
@@ -62,6 +66,11 @@ class Recorder:
                 raise TypeError(block.dtype)
         except (IndexError, TypeError, ValueError):
             block, size = np.full((1, len(self.columns)), np.nan), -1
+        if self.first_grads is None:  # only until the epoch's first step: a whole row costs 25 fingerprints
+            try:
+                self._whole = np.asarray(X, dtype=np.float64) @ self.whole_projection
+            except (TypeError, ValueError):
+                self._whole = np.full(1, np.nan)
         self.sizes.append(size)
         self._blocks.append(block)
         self._block = block
@@ -110,6 +119,7 @@ class Recorder:
         """Keep the first batch's gradients whole and its rows' fingerprints: the parent recomputes both."""
         self.first_grads = {}
         self.first_rows = self._project(self._block) if self._block is not None else np.full(1, np.nan)
+        self.first_whole = self._whole if self._whole is not None and self._whole.ndim == 1 else np.full(1, np.nan)
         for key, shape, _, _ in self._sums:
             try:
                 self.first_grads[key] = np.array(np.reshape(grads[key], shape), dtype=np.float64)
@@ -124,7 +134,8 @@ class Recorder:
                  "lrs": np.array(self.lrs, dtype=np.float64), "foreign": self.foreign,
                  "grad_sum": {str(k): v.reshape(-1) for k, v in self.grad_sum.items()},
                  "first_grads": {str(k): v for k, v in (self.first_grads or {}).items()},
-                 "first_rows": self.first_rows if self.first_rows is not None else np.zeros(0)}
+                 "first_rows": self.first_rows if self.first_rows is not None else np.zeros(0),
+                 "first_whole": self.first_whole if self.first_whole is not None else np.zeros(0)}
         self._reset()
         return taken
 
@@ -148,12 +159,12 @@ def _submission_modules(module_dir: str) -> list[object]:
 
 @contextmanager
 def recording(module: object, model: object, module_dir: str, columns: np.ndarray, projection: np.ndarray,
-              summed_rows: dict[str, np.ndarray]) -> Iterator[Recorder]:
+              whole_projection: np.ndarray, summed_rows: dict[str, np.ndarray]) -> Iterator[Recorder]:
     """Wrap ``model.loss_and_grads`` and every submission module's ``sgd_step`` while the block runs."""
     params = getattr(model, "params", None)
     shapes = {key: value.shape for key, value in params.items() if isinstance(value, np.ndarray)} \
         if isinstance(params, dict) else {}
-    recorder = Recorder(columns, projection, summed_rows, shapes)
+    recorder = Recorder(columns, projection, whole_projection, summed_rows, shapes)
     original_loss = getattr(model, "loss_and_grads", None)
     original_step = getattr(module, "sgd_step", None)
 

@@ -232,7 +232,8 @@ class Sandbox:
         wall-clock seconds; ``cpu_timeout``, when given, stops the call once the child's tree has
         used that many CPU seconds in it (``last_cpu_seconds`` says how many it used).
 
-        ``observe`` (``{"handle": model, "columns": (k,) int, "projection": (k,) float64}``) records
+        ``observe`` (``{"handle": model, "columns": (k,) int, "projection": (k,) float64,
+        "whole_projection": (D,) float64, "summed_rows": {key: (r,) int}}``) records
         the model's batches and steps during the call (observe.py in the child): each callback with
         ``observed=True`` gets what was recorded since the last one, ``last_observed`` the rest.
         """
