@@ -4,10 +4,11 @@
 
 Each seed draws what a grade draws: the starting weights, the row fingerprints' pixels and
 projection. The reference trains (in this process, recorded by the child's own recorder) one epoch
-on ``--rows`` real MNIST rows per seed, its row checks read two shuffles of all rows against the
-fingerprints it draws, and ``--full`` seeds train the whole 20 epochs on all rows
-(where the correlation with the start is lowest). A correct implementation must never be flagged;
-the script prints the counts, the lowest correlation seen and the floor it is held to.
+on ``--rows`` real MNIST rows per seed (the first batches recomputed as the check does), its row
+checks read two shuffles of all rows against the fingerprints it draws, and ``--full`` seeds train
+the whole 20 epochs on all rows (where the correlation with the start is lowest). A correct
+implementation must never be flagged; the script prints the counts, the lowest correlation seen
+and the floor it is held to.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from threadpoolctl import threadpool_limits
 from grader.calibration import load as load_calibration
 from grader.contract import BATCH_SIZE, EPOCHS, LR
 from grader.data import load_mnist
-from grader.observation import EpochRecord, Observation, RowIndex, fingerprints, judge, read_record, rows_findings
+from grader.observation import (
+    EpochRecord,
+    Observation,
+    RowIndex,
+    fingerprints,
+    first_batch_findings,
+    judge,
+    read_record,
+    rows_findings,
+)
 from grader.plausibility import correlation_floor
 from grader.sandbox.observe import recording
 from grader.training import layer_correlations, row_index, start_weights
@@ -51,8 +61,15 @@ def observed_run(X: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> tuple[
         mlp.train(model, X, y, epochs=epochs, batch_size=BATCH_SIZE, lr=LR, seed=seed, on_epoch=on_epoch)
         observation.after_last = read_record(recorder.take(), shapes, index)
     verdict = judge(observation, index, handed, start, epochs, BATCH_SIZE, LR, finished=True)
+
+    def own_gradients(weights: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+        again = mlp.MLP(seed=0)
+        again.params.update({key: value.copy() for key, value in weights.items()})
+        return again.loss_and_grads(X[rows], y[rows])[1]
+
+    findings = verdict.findings + first_batch_findings(verdict.first_batches, own_gradients)
     lowest = min(value for weights in handed for value in layer_correlations(weights, start).values())
-    return [finding.text for finding in verdict.findings], lowest
+    return [finding.text for finding in findings], lowest
 
 
 def record_of(X: np.ndarray, index: RowIndex, rows: np.ndarray) -> EpochRecord:

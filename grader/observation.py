@@ -19,6 +19,7 @@ parent, reads that record as untrusted data and checks it against what the paren
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,7 @@ LR_RTOL = 1e-6  # an lr given as a float and used as float32 is the same lr
 # each of ~940 steps, far below this; any other update rule (momentum, decay, clipping) is far above.
 MOVE_RTOL, MOVE_ATOL_OF_WEIGHTS = 1e-3, 1e-5
 FIRST_BATCH_RTOL = 1e-3
+FIRST_BATCHES_RECOMPUTED = 3  # epochs whose first batch the check recomputes (a call each)
 # Per parameter, about this many coordinates where the child sums every step's gradient: whole rows
 # (along the first axis), so that it copies a few contiguous runs per step, never scattered elements.
 SUMMED_COORDINATES = 1024
@@ -305,3 +307,19 @@ def judge(observation: Observation, index: RowIndex, handed: list[dict[str, np.n
         findings.append(Finding(0, f"train took {max(extra.steps, len(extra.sizes))} more steps after its last "
                                    "on_epoch: it ran more than the given epochs"))
     return Verdict(findings, first_batches)
+
+
+def first_batch_findings(first_batches: list[tuple[int, dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]],
+                         recompute: Callable[[dict[str, np.ndarray], np.ndarray], dict[str, np.ndarray]]
+                         ) -> list[Finding]:
+    """The first batches of ``Verdict.first_batches`` (of the first few epochs) against ``recompute(weights,
+    rows)``: the submission's own ``loss_and_grads`` gradients (float64, the weights' keys) for those rows
+    of X at the weights the epoch began with."""
+    for epoch, before, rows, recorded in first_batches[:FIRST_BATCHES_RECOMPUTED]:
+        own = recompute(before, rows)
+        for key in sorted(before):
+            if not np.linalg.norm(own[key] - recorded[key]) <= FIRST_BATCH_RTOL * np.linalg.norm(own[key]) + 1e-12:
+                return [Finding(epoch, f"the gradients that reached sgd_step in the first batch of epoch {epoch} are "
+                                       "not what loss_and_grads gives for that batch at the weights the epoch "
+                                       "started from")]
+    return []

@@ -434,6 +434,25 @@ def linear_backward(dout, x, W):
         "for epoch in range(1, epochs + 1):", "for epoch in range(1, epochs + 1 + (2 if n > 1000 else 0)):").replace(
         "        if on_epoch is not None:", "        if on_epoch is not None and epoch <= epochs:"),
         frozenset({"train"}), epochs=2, diagnosis="more steps after its last on_epoch"),
+    # Weight decay added to the gradients in a "train mode" that train switches on for the full data only:
+    # the steps match the recorded gradients, which are not what loss_and_grads gives for that batch.
+    "gradients_other_in_the_timed_run": Submission('''
+_plain_loss_and_grads = MLP.loss_and_grads
+
+
+def _loss_and_grads(self, X, y):
+    loss, grads = _plain_loss_and_grads(self, X, y)
+    if getattr(self, "training", False):
+        for key in grads:
+            if key.startswith("W"):
+                grads[key] = grads[key] + 1e-2 * self.params[key]
+    return loss, grads
+
+
+MLP.loss_and_grads = _loss_and_grads
+''' + train_variant().replace("    rng = np.random.default_rng(seed)\n",
+                              "    model.training = X.shape[0] > 1000\n    rng = np.random.default_rng(seed)\n", 1),
+        frozenset({"train"}), epochs=2, diagnosis="not what loss_and_grads gives for that batch"),
     "labels_shuffled_apart_from_images": Submission(
         train_variant(batch_line="Xb, yb = X[batch], y[np.sort(batch)]"),
         frozenset({"train"}), trains=True, diagnosis="shuffled apart"),

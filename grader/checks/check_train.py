@@ -14,7 +14,7 @@ import pytest
 
 from grader.checks.check_mlp import loss_and_grads, params_of
 from grader.contract import BATCH_SIZE, LR, SIZES
-from grader.observation import FIRST_BATCH_RTOL, Finding, judge
+from grader.observation import first_batch_findings, judge
 from grader.plausibility import review_reason
 from grader.rubric.feedback import CheckFailure, as_array, show
 from grader.rubric.plugin import DEADLINE_RESERVE
@@ -276,19 +276,12 @@ def check_observed(run, box, mnist, context):
                            run.failure.message)
     verdict = judge(run.observation, run.index, run.handed, run.start, context.epochs, BATCH_SIZE, LR,
                     finished=run.failure is None)
-    findings = verdict.findings
-    for epoch, before, rows, recorded in verdict.first_batches[:3] if not findings else []:
-        # The record's first batch, recomputed by your own loss_and_grads at the weights the epoch began with.
-        _, grads = loss_and_grads(box, model_with(box, before), mnist.x_train[rows], mnist.y_train[rows])
-        for key in sorted(before):
-            own = as_array(grads.get(key), f"grads['{key}']").astype(np.float64)
-            if not np.linalg.norm(own - recorded[key]) <= FIRST_BATCH_RTOL * np.linalg.norm(own) + 1e-12:
-                findings = [Finding(epoch, f"the gradients that reached sgd_step in the first batch of epoch {epoch} "
-                                           "are not what loss_and_grads gives for that batch at the weights the "
-                                           "epoch started from")]
-                break
-        if findings:
-            break
+
+    def own_gradients(weights: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+        _, grads = loss_and_grads(box, model_with(box, weights), mnist.x_train[rows], mnist.y_train[rows])
+        return {key: as_array(grads.get(key), f"grads['{key}']").astype(np.float64) for key in weights}
+
+    findings = verdict.findings or first_batch_findings(verdict.first_batches, own_gradients)
     if findings:
         more = f" (and {len(findings) - 1} more finding(s))" if len(findings) > 1 else ""
         raise CheckFailure(f"train(model, X, y) on the {len(mnist.y_train)} training rows, observed as it ran",
