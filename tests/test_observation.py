@@ -3,13 +3,16 @@ recorder."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import numpy as np
 import pytest
 
 from bench.observation_seeds import record_of
 from grader.contract import BATCH_SIZE
 from grader.observation import Observation, fingerprints, judge, rows_findings
-from grader.sandbox.observe import FOLDED_BATCHES, Recorder
+from grader.sandbox.observe import FOLDED_BATCHES, Recorder, recording
 from grader.training import row_index, start_weights
 
 
@@ -120,3 +123,49 @@ def test_a_first_batch_recorded_with_rows_that_were_not_sent_is_told(mnist):
     assert [f.text for f in verdict.findings] == [
         "the first batch of epoch 1 was recorded with rows that are not rows of the X given to train: take each "
         "batch from X as it is (X[batch], y[batch])"]
+
+
+STUDENT_MODULE = """
+import numpy as np
+
+
+def sgd_step(params, grads, learning_rate):
+    for key in params:
+        params[key] -= learning_rate * grads[key]
+
+
+class Model:
+    def __init__(self):
+        self.params = {"W1": np.zeros((6, 2))}
+
+    def loss_and_grads(self, inputs, labels):
+        return 0.0, {"W1": np.ones((6, 2)) * inputs.sum()}
+"""
+
+
+@pytest.mark.parametrize("by_keyword", [False, True])
+def test_the_recorder_sees_calls_by_keyword_with_the_students_own_parameter_names(tmp_path, by_keyword):
+    """The grader calls loss_and_grads and sgd_step positionally, so their parameters may have any names;
+    train may pass the batch and the lr by those names (the wrappers once took only X, y and lr)."""
+    (tmp_path / "student.py").write_text(STUDENT_MODULE)
+    spec = importlib.util.spec_from_file_location("student_for_the_recorder", tmp_path / "student.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        model, X = module.Model(), np.arange(24.0).reshape(4, 6)
+        with recording(module, model, str(tmp_path), np.array([1, 4]), np.array([1.0, 2.0]), np.ones(6),
+                       {"W1": np.array([0, 3])}) as recorder:
+            loss, grads = model.loss_and_grads(inputs=X, labels=np.zeros(4)) if by_keyword else \
+                model.loss_and_grads(X, np.zeros(4))
+            if by_keyword:
+                module.sgd_step(params=model.params, grads=grads, learning_rate=0.5)
+            else:
+                module.sgd_step(model.params, grads, 0.5)
+            record = recorder.take()
+    finally:
+        del sys.modules[spec.name]
+    assert record["sizes"].tolist() == [4] and record["lrs"].tolist() == [0.5] and record["foreign"] == 0
+    assert np.allclose(record["fingerprints"], fingerprints(X, np.array([1, 4]), np.array([1.0, 2.0])))
+    assert np.allclose(record["first_whole"], X.sum(axis=1))
+    assert np.allclose(record["grad_sum"]["W1"], X.sum())
+    assert np.allclose(model.params["W1"], -0.5 * X.sum())  # the step itself went through

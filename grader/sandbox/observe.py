@@ -16,9 +16,10 @@ recomputes the first batch's gradients itself. The recorder's cost is a row of
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -157,6 +158,21 @@ def _submission_modules(module_dir: str) -> list[object]:
     return found
 
 
+def _argument(function: object, position: int) -> Callable[[tuple, dict], object]:
+    """What finds the argument at ``position`` of a call to ``function``: passed positionally, or by the
+    name ``function`` gives that parameter (None where it has no such parameter or it was not passed)."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):  # not callable, or no signature to read (a builtin)
+        parameters = []
+    named = len(parameters) > position and parameters[position].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    name = parameters[position].name if named else None
+
+    def find(args: tuple, kwargs: dict) -> object:
+        return args[position] if len(args) > position else kwargs.get(name) if name is not None else None
+    return find
+
+
 @contextmanager
 def recording(module: object, model: object, module_dir: str, columns: np.ndarray, projection: np.ndarray,
               whole_projection: np.ndarray, summed_rows: dict[str, np.ndarray]) -> Iterator[Recorder]:
@@ -168,15 +184,18 @@ def recording(module: object, model: object, module_dir: str, columns: np.ndarra
     original_loss = getattr(model, "loss_and_grads", None)
     original_step = getattr(module, "sgd_step", None)
 
-    def loss_and_grads(X, y, *args, **kwargs):
-        recorder.saw_batch(X)  # before the call: after it, the batch's rows have left the CPU's caches
-        result = original_loss(X, y, *args, **kwargs)
+    # The submission's own parameter names: its train may pass the batch or the lr by keyword.
+    batch_of, grads_of, lr_of = _argument(original_loss, 0), _argument(original_step, 1), _argument(original_step, 2)
+
+    def loss_and_grads(*args, **kwargs):
+        recorder.saw_batch(batch_of(args, kwargs))  # before the call: after it, the rows have left the caches
+        result = original_loss(*args, **kwargs)
         recorder.saw_grads(result[1] if isinstance(result, tuple) and len(result) == 2 else None)
         return result
 
-    def sgd_step(params, grads, lr, *args, **kwargs):
-        recorder.saw_step(grads, lr)
-        return original_step(params, grads, lr, *args, **kwargs)
+    def sgd_step(*args, **kwargs):
+        recorder.saw_step(grads_of(args, kwargs), lr_of(args, kwargs))
+        return original_step(*args, **kwargs)
 
     patched, own = [], "loss_and_grads" in getattr(model, "__dict__", {})
     if callable(original_step):
