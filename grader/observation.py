@@ -231,8 +231,8 @@ def step_findings(epoch: int, record: EpochRecord, lr: float) -> list[Finding]:
                                "model.loss_and_grads and one sgd_step per batch, which the grader "
                                "watches")]
     if record.steps != len(record.sizes):
-        findings.append(Finding(epoch, f"epoch {epoch} called loss_and_grads {len(record.sizes)} times and sgd_step "
-                                       f"{record.steps} times: one step per batch"))
+        findings.append(Finding(epoch, f"epoch {epoch} took {record.steps} sgd_step calls for {len(record.sizes)} "
+                                       "batches from loss_and_grads: one step per batch"))
     wrong = record.lrs[~np.isclose(record.lrs, lr, rtol=LR_RTOL, atol=0)]
     if len(wrong):
         findings.append(Finding(epoch, f"lr was {wrong[0]:.4g} in epoch {epoch}: train keeps lr={lr:g} constant "

@@ -127,7 +127,9 @@ def _loud_forward(self, X):
 
 MLP.forward = _loud_forward
 print("mlp.py imported; numpy", np.__version__, file=sys.stderr)
-''' + train_variant(print_line='print(f"epoch {epoch}: loss {history[-1]:.4f}")'), trains=True),
+''' + train_variant(print_line=(  # the loss on all rows each epoch, through loss_and_grads: no batch, no step
+        'full_loss, _ = model.loss_and_grads(X, y)\n'
+        '        print(f"epoch {epoch}: loss {history[-1]:.4f}, on all rows {full_loss:.4f}")')), trains=True),
 }
 
 # How students write train in a notebook: plotting, progress bars and display at the top (real
@@ -446,6 +448,11 @@ def linear_backward(dout, x, W):
     "half_the_rows_each_epoch": Submission(train_variant().replace(
         "order = rng.permutation(n)", "order = rng.permutation(n)[: n // 2 if n > 1000 else n]"),
         frozenset({"train"}), epochs=2, diagnosis="used 30000 of the 60000 rows"),
+    "two_steps_per_batch": Submission(train_variant().replace(
+        "            sgd_step(model.params, grads, lr)\n",
+        "            sgd_step(model.params, grads, lr)\n            if n > 1000:\n"
+        "                sgd_step(model.params, grads, lr)\n"), frozenset({"train"}), epochs=2,
+        diagnosis="sgd_step calls for 938 batches"),
     "batches_of_128_always": Submission(train_variant(stop="0, n, 128 if n > 1000 else batch_size").replace(
         "order[start:start + batch_size]", "order[start:start + (128 if n > 1000 else batch_size)]"),
         frozenset({"train"}), epochs=2, diagnosis="batches of 128"),

@@ -169,3 +169,23 @@ def test_the_recorder_sees_calls_by_keyword_with_the_students_own_parameter_name
     assert np.allclose(record["first_whole"], X.sum(axis=1))
     assert np.allclose(record["grad_sum"]["W1"], X.sum())
     assert np.allclose(model.params["W1"], -0.5 * X.sum())  # the step itself went through
+
+
+def test_a_loss_and_grads_call_that_no_step_takes_is_an_evaluation_not_a_batch():
+    """The loss of all rows printed each epoch through loss_and_grads, before the first batch or after the
+    last: not a batch (its rows are not counted as used again, nor taken as the first batch)."""
+    rng = np.random.default_rng(4)
+    columns, projection, whole_projection = np.array([0, 3]), np.array([1.0, 2.0]), rng.uniform(size=5)
+    recorder = Recorder(columns, projection, whole_projection, {"W1": np.arange(2)}, {"W1": (2, 3)})
+    everything = rng.random((10, 5))
+    batches = [everything[:4], everything[4:8], everything[8:]]
+    grads = {"W1": np.ones((2, 3))}
+    for position, X in enumerate([everything, *batches, everything]):
+        recorder.saw_batch(X)
+        recorder.saw_grads(grads)
+        if 1 <= position <= 3:
+            recorder.saw_step(grads, 0.1)
+    record = recorder.take()
+    assert record["sizes"].tolist() == [4, 4, 2] and record["foreign"] == 0
+    assert np.allclose(record["fingerprints"], fingerprints(everything, columns, projection))
+    assert np.allclose(record["first_whole"], batches[0] @ whole_projection)

@@ -2,8 +2,9 @@
 
 The contract fixes how train works (CONTRACT §1): mini-batches through ``model.loss_and_grads``
 and ``sgd_step`` with the given ``lr``. For the timed run the agent wraps exactly those two, for
-the duration of the call, and keeps per step: the batch's size and a fingerprint of each row (a
-projection of a few pixels the parent chose, so the parent can tell which of its rows were used),
+the duration of the call, and keeps per step (a ``loss_and_grads`` call no step follows is an
+evaluation, not a batch): the batch's size and a fingerprint of each row (a projection of a few
+pixels the parent chose, so the parent can tell which of its rows were used),
 the ``lr`` that reached ``sgd_step``, whether its gradients were the ones ``loss_and_grads`` had
 just returned, their running sum over rows the parent drew (summing every coordinate of every
 step would cost several per cent of the training; whole rows are copied in contiguous runs), and
@@ -55,8 +56,12 @@ class Recorder:
         self.first_rows: np.ndarray | None = None
         self.first_whole: np.ndarray | None = None
         self._last: object = None
+        # The last loss_and_grads call's (size, fingerprint pixels, whole-row prints until the epoch's first
+        # step), a batch once a step follows it: a call whose gradients no step takes is an evaluation (the
+        # loss of the whole training set, printed each epoch), not a batch.
+        self._pending: tuple[int, np.ndarray, np.ndarray | None] | None = None
         self._block: np.ndarray | None = None  # the last batch's fingerprint pixels
-        self._whole: np.ndarray | None = None  # its whole-row prints, until the epoch's first step
+        self._whole: np.ndarray | None = None  # and its whole-row prints
 
     def saw_batch(self, X: object) -> None:
         try:
@@ -67,17 +72,18 @@ class Recorder:
                 raise TypeError(block.dtype)
         except (IndexError, TypeError, ValueError):
             block, size = np.full((1, len(self.columns)), np.nan), -1
-        if self.first_grads is None:  # only until the epoch's first step: a whole row costs 25 fingerprints
-            try:
-                self._whole = np.asarray(X, dtype=np.float64) @ self.whole_projection
-            except (TypeError, ValueError):
-                self._whole = np.full(1, np.nan)
-        self.sizes.append(size)
-        self._blocks.append(block)
-        self._block = block
-        if len(self._blocks) == FOLDED_BATCHES:
-            self._fold()
+        whole = self._whole_prints(X) if self.first_grads is None else None  # a whole row: 25 fingerprints
+        self._pending = (size, block, whole)
         self._last = None
+
+    def _whole_prints(self, X: object) -> np.ndarray:
+        """The print of every pixel of each row of ``X``, in chunks: the call may be an evaluation on all rows."""
+        try:
+            rows = np.asarray(X)
+            return np.concatenate([np.asarray(rows[at:at + 4096], dtype=np.float64) @ self.whole_projection
+                                   for at in range(0, max(len(rows), 1), 4096)])
+        except (IndexError, TypeError, ValueError):
+            return np.full(1, np.nan)
 
     def saw_grads(self, grads: object) -> None:
         self._last = grads
@@ -98,6 +104,13 @@ class Recorder:
             self.lrs.append(float(lr))
         except (TypeError, ValueError):
             self.lrs.append(float("nan"))
+        if self._pending is not None:
+            size, self._block, self._whole = self._pending
+            self._pending = None
+            self.sizes.append(size)
+            self._blocks.append(self._block)
+            if len(self._blocks) == FOLDED_BATCHES:
+                self._fold()
         last = self._last
         if grads is not last and not (isinstance(grads, dict) and isinstance(last, dict) and grads.keys() == last.keys()
                                       and all(grads[k] is last[k] or np.array_equal(grads[k], last[k]) for k in grads)):
