@@ -52,8 +52,7 @@ def observed_run(X: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> tuple[
     for key, value in start.items():
         model.params[key][...] = value
     observation, handed = Observation(), []
-    with recording(mlp, model, REFERENCE_DIR, index.columns, index.projection, index.whole_projection,
-                   index.summed_rows) as recorder:
+    with recording(mlp, model, REFERENCE_DIR, **index.observed()) as recorder:
         def on_epoch(epoch: int, loss: float) -> None:
             observation.epochs.append(read_record(recorder.take(), shapes, index))
             handed.append({key: value.astype(np.float64) for key, value in model.params.items()})
@@ -79,7 +78,7 @@ def record_of(X: np.ndarray, index: RowIndex, rows: np.ndarray) -> EpochRecord:
     first = X[rows[:BATCH_SIZE]]
     return EpochRecord(sizes, fingerprints(X[rows], index.columns, index.projection), np.zeros(len(sizes)), 0,
                        {}, {}, fingerprints(first, index.columns, index.projection),
-                       first.astype(np.float64) @ index.whole_projection)
+                       index.whole_prints(rows[:BATCH_SIZE]))
 
 
 def full_rows_findings(X: np.ndarray, seed: int) -> list[str]:
@@ -122,8 +121,7 @@ def alternating_batches(X: np.ndarray, y: np.ndarray, epochs: int) -> tuple[np.n
                 periodic[0] += time.perf_counter() - started
         return run
 
-    with recording(mlp, model, REFERENCE_DIR, index.columns, index.projection, index.whole_projection,
-                   index.summed_rows) as recorder:
+    with recording(mlp, model, REFERENCE_DIR, **index.observed()) as recorder:
         recorded_loss, recorded_step = model.loss_and_grads, mlp.sgd_step
         recorder._fold, take = timed(recorder._fold), timed(recorder.take)
         batch, began = [0], [0.0]

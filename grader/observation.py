@@ -83,6 +83,11 @@ class RowIndex:
         return cls(columns, projection, whole_projection, X, summed_rows, coordinates, order, ordered, groups,
                    np.bincount(groups))
 
+    def observed(self) -> dict[str, object]:
+        """What the child's recorder is given (``sandbox.observe.recording``'s keyword arguments)."""
+        return {"columns": self.columns, "projection": self.projection, "whole_projection": self.whole_projection,
+                "summed_rows": self.summed_rows}
+
     def _nearest(self, prints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(position in the sorted prints, whether it is the same print) for each of ``prints``."""
         at = np.clip(np.searchsorted(self.sorted_prints, prints), 1, len(self.sorted_prints) - 1)
@@ -113,10 +118,10 @@ class RowIndex:
             run = np.searchsorted(self.group_of_sorted, groups[at], side="left"), \
                 np.searchsorted(self.group_of_sorted, groups[at], side="right")
             members = self.order[slice(*run)]
-            rows[at] = members[np.argmax(np.abs(self._whole_prints(members) - whole[at]) <= _tolerance(whole[at]))]
-        return rows if np.all(np.abs(self._whole_prints(rows) - whole) <= _tolerance(whole)) else None
+            rows[at] = members[np.argmax(np.abs(self.whole_prints(members) - whole[at]) <= _tolerance(whole[at]))]
+        return rows if np.all(np.abs(self.whole_prints(rows) - whole) <= _tolerance(whole)) else None
 
-    def _whole_prints(self, rows: np.ndarray) -> np.ndarray:
+    def whole_prints(self, rows: np.ndarray) -> np.ndarray:
         """The print of every pixel of ``rows`` of X, as the child computes it for a first batch."""
         return self.X[rows].astype(np.float64) @ self.whole_projection
 

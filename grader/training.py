@@ -147,8 +147,7 @@ def timed_training(box: Sandbox, data: MNIST, epochs: int = EPOCHS, time_budget:
                      seed=seed, on_epoch=Callback(on_epoch, attach=(model, "params"), observed=True),
                      cpu_timeout=math.inf if time_budget is None else time_budget,
                      timeout=wall_limit or (time_budget and WALL_FACTOR * time_budget),
-                     observe={"handle": model, "columns": index.columns, "projection": index.projection,
-                              "whole_projection": index.whole_projection, "summed_rows": index.summed_rows})
+                     observe={"handle": model, **index.observed()})
         except CallFailed as failure:
             run.failure = failure
         run.seconds = box.last_cpu_seconds

@@ -267,9 +267,8 @@ def serve(conn: Connection, module_dir: str) -> None:
 
                 result = None
             elif op == "call" and request.get("observe"):
-                target, spec = getattr(module, request["name"]), request["observe"]
-                with observe.recording(module, spec["handle"], module_dir, spec["columns"], spec["projection"],
-                                       spec["whole_projection"], spec["summed_rows"]) as conn.recorder:
+                target, spec = getattr(module, request["name"]), dict(request["observe"])
+                with observe.recording(module, spec.pop("handle"), module_dir, **spec) as conn.recorder:
                     try:
                         result = target(*request["args"], **request["kwargs"])
                     finally:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 import numpy as np
 
 FOLDED_BATCHES = 64  # batches whose pixels wait to be projected together (64 x 64 x 32 float64: 1 MB)
+WHOLE_PRINT_ROWS = 4096  # rows cast to float64 at a time for a whole-row print (an evaluation may pass all rows)
 
 
 class Recorder:
@@ -60,8 +61,6 @@ class Recorder:
         # step), a batch once a step follows it: a call whose gradients no step takes is an evaluation (the
         # loss of the whole training set, printed each epoch), not a batch.
         self._pending: tuple[int, np.ndarray, np.ndarray | None] | None = None
-        self._block: np.ndarray | None = None  # the last batch's fingerprint pixels
-        self._whole: np.ndarray | None = None  # and its whole-row prints
 
     def saw_batch(self, X: object) -> None:
         try:
@@ -80,8 +79,8 @@ class Recorder:
         """The print of every pixel of each row of ``X``, in chunks: the call may be an evaluation on all rows."""
         try:
             rows = np.asarray(X)
-            return np.concatenate([np.asarray(rows[at:at + 4096], dtype=np.float64) @ self.whole_projection
-                                   for at in range(0, max(len(rows), 1), 4096)])
+            return np.concatenate([np.asarray(rows[at:at + WHOLE_PRINT_ROWS], dtype=np.float64) @ self.whole_projection
+                                   for at in range(0, max(len(rows), 1), WHOLE_PRINT_ROWS)])
         except (IndexError, TypeError, ValueError):
             return np.full(1, np.nan)
 
@@ -104,11 +103,10 @@ class Recorder:
             self.lrs.append(float(lr))
         except (TypeError, ValueError):
             self.lrs.append(float("nan"))
-        if self._pending is not None:
-            size, self._block, self._whole = self._pending
-            self._pending = None
-            self.sizes.append(size)
-            self._blocks.append(self._block)
+        batch, self._pending = self._pending, None
+        if batch is not None:
+            self.sizes.append(batch[0])
+            self._blocks.append(batch[1])
             if len(self._blocks) == FOLDED_BATCHES:
                 self._fold()
         last = self._last
@@ -118,7 +116,7 @@ class Recorder:
         if not isinstance(grads, dict):
             return
         if self.first_grads is None:
-            self._first_step(grads)
+            self._first_step(grads, batch)
         # One lookup and one in-place add per parameter, cast on the way: this runs once per batch.
         for key, shape, rows, total in self._sums:
             try:
@@ -129,11 +127,13 @@ class Recorder:
             except (AttributeError, KeyError, IndexError, TypeError, ValueError):
                 continue
 
-    def _first_step(self, grads: dict) -> None:
-        """Keep the first batch's gradients whole and its rows' fingerprints: the parent recomputes both."""
+    def _first_step(self, grads: dict, batch: tuple[int, np.ndarray, np.ndarray | None] | None) -> None:
+        """Keep the first batch's gradients whole and its rows' prints: the parent recomputes both. ``batch``
+        is the step's own (None: a step with no loss_and_grads call before it)."""
         self.first_grads = {}
-        self.first_rows = self._project(self._block) if self._block is not None else np.full(1, np.nan)
-        self.first_whole = self._whole if self._whole is not None and self._whole.ndim == 1 else np.full(1, np.nan)
+        missing = np.full(1, np.nan)
+        self.first_rows = self._project(batch[1]) if batch is not None else missing
+        self.first_whole = batch[2] if batch is not None and batch[2] is not None and batch[2].ndim == 1 else missing
         for key, shape, _, _ in self._sums:
             try:
                 self.first_grads[key] = np.array(np.reshape(grads[key], shape), dtype=np.float64)
