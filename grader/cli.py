@@ -40,6 +40,8 @@ def _grade(add: Add) -> None:
                                        "left (default: $MLP_GRADER_DEADLINE, else none)")
     add("--memory-mb", type=float, help="the submission's address space in MiB (default: $MLP_GRADER_MEMORY_MB, "
                                         "else 3072)")
+    add("--call-timeout", type=float, help="seconds one call of the submission may take in a check before it "
+                                           "counts as hung (default: $MLP_GRADER_CALL_TIMEOUT, else 30)")
     add("--leaderboard", action="store_true", help="add Gradescope's leaderboard (test accuracy, training "
                                                    "seconds) to results.json")
     add("--override-review", action="store_true",

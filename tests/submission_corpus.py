@@ -441,25 +441,25 @@ def linear_backward(dout, x, W):
                                         frozenset({"train"}), epochs=2, diagnosis="train keeps lr=0.1 constant"),
     "batches_in_data_order": Submission(train_variant().replace(
         "order = rng.permutation(n)", "order = rng.permutation(n) if n < 1000 else np.arange(n)"),
-        frozenset({"train"}), epochs=2, diagnosis="in the data order"),
+        frozenset({"train"}), diagnosis="in the data order"),
     "same_shuffle_every_epoch": Submission(train_variant().replace(
         "order = rng.permutation(n)", "order = np.random.default_rng(seed).permutation(n)"),
         frozenset({"train"}), epochs=2, diagnosis="same order as epoch 1"),
     "half_the_rows_each_epoch": Submission(train_variant().replace(
         "order = rng.permutation(n)", "order = rng.permutation(n)[: n // 2 if n > 1000 else n]"),
-        frozenset({"train"}), epochs=2, diagnosis="used 30000 of the 60000 rows"),
+        frozenset({"train"}), diagnosis="used 30000 of the 60000 rows"),
     "two_steps_per_batch": Submission(train_variant().replace(
         "            sgd_step(model.params, grads, lr)\n",
         "            sgd_step(model.params, grads, lr)\n            if n > 1000:\n"
-        "                sgd_step(model.params, grads, lr)\n"), frozenset({"train"}), epochs=2,
+        "                sgd_step(model.params, grads, lr)\n"), frozenset({"train"}),
         diagnosis="sgd_step calls for 938 batches"),
     "batches_of_128_always": Submission(train_variant(stop="0, n, 128 if n > 1000 else batch_size").replace(
         "order[start:start + batch_size]", "order[start:start + (128 if n > 1000 else batch_size)]"),
-        frozenset({"train"}), epochs=2, diagnosis="batches of 128"),
+        frozenset({"train"}), diagnosis="batches of 128"),
     "extra_hidden_epochs": Submission(train_variant().replace(
         "for epoch in range(1, epochs + 1):", "for epoch in range(1, epochs + 1 + (2 if n > 1000 else 0)):").replace(
         "        if on_epoch is not None:", "        if on_epoch is not None and epoch <= epochs:"),
-        frozenset({"train"}), epochs=2, diagnosis="more steps after its last on_epoch"),
+        frozenset({"train"}), diagnosis="more steps after its last on_epoch"),
     # Weight decay added to the gradients in a "train mode" that train switches on for the full data only:
     # the steps match the recorded gradients, which are not what loss_and_grads gives for that batch.
     "gradients_other_in_the_timed_run": Submission('''
@@ -478,7 +478,7 @@ def _loss_and_grads(self, X, y):
 MLP.loss_and_grads = _loss_and_grads
 ''' + train_variant().replace("    rng = np.random.default_rng(seed)\n",
                               "    model.training = X.shape[0] > 1000\n    rng = np.random.default_rng(seed)\n", 1),
-        frozenset({"train"}), epochs=2, diagnosis="not what loss_and_grads gives for that batch"),
+        frozenset({"train"}), diagnosis="not what loss_and_grads gives for that batch"),
     "labels_shuffled_apart_from_images": Submission(
         train_variant(batch_line="Xb, yb = X[batch], y[np.sort(batch)]"),
         frozenset({"train"}), trains=True, diagnosis="shuffled apart"),

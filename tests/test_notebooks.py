@@ -246,14 +246,16 @@ def test_a_bad_notebook_is_one_line_and_exit_2(tmp_path, content, message):
     ("import does_not_exist", "importing mlp.py failed: raised ModuleNotFoundError"),
     # What a kept cell runs at import: a default value (a call in a cell's own statements leaves the cell out).
     ("import os\n\ndef trap(exit=os._exit(3)):\n    pass", "exited with status 3"),
-    ("def softmax(logits):\n    while True:\n        pass", "did not finish"),
+    ("def softmax(logits):\n    while True:\n        pass", "did not finish within 5.0 s"),
 ])
 def test_a_hostile_or_broken_notebook_is_contained(tmp_path, cell, kind):
     folder = notebook(tmp_path / "s", *REFERENCE_CELLS, cell)
-    _, record = grade(folder, tmp_path / "out", "--only", "softmax,relu_forward")
+    # --call-timeout: the default 30 s would make the hang cost a minute (a function that hangs costs two limits).
+    _, record = grade(folder, tmp_path / "out", "--only", "softmax,relu_forward", "--call-timeout", "5")
     assert record.component_points()["softmax"][0] == 0
     told = " ".join([record.import_failure, *(r.output for r in record.results)])  # an import failure is told once
     assert kind in told and "mlp.py, line" not in told and 'mlp.py", line' not in told
+    assert record.replay.endswith("--call-timeout 5")  # a replay keeps the limit the grade was given
 
 
 def test_a_notebook_is_searched_for_solution_lines(tmp_path):

@@ -42,10 +42,14 @@ def grade(submission: Path, out: Path, *args: str) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def class_folder(tmp_path_factory) -> Path:
-    """Graded submissions side by side: full marks, partial, crashed and hostile, plus index.html."""
-    base = tmp_path_factory.mktemp("class")
+@pytest.fixture(scope="session")
+def class_folder(once) -> Path:
+    """Graded submissions side by side: full marks, partial, crashed and hostile, plus index.html (made once for
+    every worker whose tests read them)."""
+    return once("reports-class", make_class)
+
+
+def make_class(base: Path) -> None:
     sources = base / "sources"
     hostile = sources / HOSTILE_NAME
     hostile.mkdir(parents=True)
@@ -63,7 +67,6 @@ def class_folder(tmp_path_factory) -> Path:
     done = subprocess.run([sys.executable, "-m", "grader", "summary", str(reports), "--summary-md",
                            str(base / "class.md")], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    return base
 
 
 def test_student_text_never_becomes_markup(class_folder):

@@ -27,7 +27,9 @@ from grader.sandbox import Callback, CallFailed, Limits, Sandbox
 from grader.sandbox.landlock import abi_version
 from helpers import REFERENCE_SOURCE, live, sandbox_processes
 
-LIMITS = Limits(call_timeout=3.0, budget=40.0, startup_timeout=10.0)
+# An import that hangs costs two import timeouts (one retry): 5 s each is still ten times a loaded machine's
+# import of the reference.
+LIMITS = Limits(call_timeout=3.0, budget=40.0, startup_timeout=10.0, import_timeout=5.0)
 LABELS_PROBE = """
 
 def _probe_read(path):

@@ -4,7 +4,9 @@ The workers have the grader installed but need not share a file system with this
 task carries the student's files (as the sandbox would copy them), the worker grades them with
 the same ``python -m grader grade`` process as a local batch, in a temporary folder, and returns
 ``results.json`` and ``report.html`` as bytes, which are written here. A named Dask ``Event``
-carries Ctrl-C to the workers: their running grades are interrupted like local ones.
+carries Ctrl-C to the workers: their running grades are interrupted like local ones. How long an
+unreachable scheduler is tried is Dask's own setting (``distributed.comm.timeouts.connect``, 30 s
+unless configured, e.g. by ``$DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT``).
 """
 
 from __future__ import annotations
@@ -52,11 +54,12 @@ class DaskGrades:
 
     def __init__(self, address: str, grade_args: list[str]) -> None:
         try:
-            from distributed import Client, Event  # noqa: PLC0415  (the optional 'cluster' extra)
+            import dask.config  # noqa: PLC0415  (the optional 'cluster' extra)
+            from distributed import Client, Event  # noqa: PLC0415
         except ImportError:
             raise BatchError("--scheduler needs Dask: pip install 'mlp-autograder[cluster]'") from None
         try:
-            self.client = Client(address, timeout="15s")
+            self.client = Client(address, timeout=dask.config.get("distributed.comm.timeouts.connect"))
         except (OSError, TimeoutError) as exc:
             raise BatchError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         self.grade_args = grade_args

@@ -34,7 +34,7 @@ def main(submission: Path, out: Path | None = None, only: str | None = None, epo
          mnist_dir: str | None = None, calibration: Path = CALIBRATION_FILE, summary_md: Path | None = None,
          junitxml: Path | None = None, min_score: float | None = None, override_review: bool = False,
          seed: int | None = None, deadline: float | None = None, memory_mb: int | None = None,
-         leaderboard: bool = False) -> int:
+         call_timeout: float | None = None, leaderboard: bool = False) -> int:
     """Grade, write every report, print the summary; exit status 1 below ``min_score``, else 0."""
     selected = parse_components(only)
     check_epochs(epochs)
@@ -48,6 +48,7 @@ def main(submission: Path, out: Path | None = None, only: str | None = None, epo
         raise UsageError("--seed must be a whole number from 0 to 4294967295")
     deadline = _from_env(deadline, "MLP_GRADER_DEADLINE", "--deadline", 30)
     memory_mb = _from_env(memory_mb, "MLP_GRADER_MEMORY_MB", "--memory-mb", 256)
+    call_timeout = _from_env(call_timeout, "MLP_GRADER_CALL_TIMEOUT", "--call-timeout", 1)
 
     def keep_partial(partial: GradeRecord) -> None:
         # Written after every check: a grade the platform kills still shows what was graded.
@@ -61,12 +62,13 @@ def main(submission: Path, out: Path | None = None, only: str | None = None, epo
             record = grade(graded, epochs=epochs or EPOCHS, only=selected, mnist_dir=mnist_dir,
                            calibration_path=calibration, override_review=override_review, seed=seed,
                            deadline=deadline, memory_bytes=None if memory_mb is None else int(memory_mb) << 20,
-                           on_result=keep_partial, progress=printer, translate=translate)
+                           call_timeout=call_timeout, on_result=keep_partial, progress=printer, translate=translate)
         record.notes = notes
         record.leaderboard = leaderboard
         record.replay = shlex.join(["python", "-m", "grader", "grade", str(submission), "--seed", str(record.seed),
                                     *(["--only", only] if only else []),
-                                    *(["--epochs", str(epochs)] if epochs else [])])
+                                    *(["--epochs", str(epochs)] if epochs else []),
+                                    *(["--call-timeout", f"{call_timeout:g}"] if call_timeout is not None else [])])
         record.summary = summary_text(record)
         write_results(out / "results.json", record)
     except GraderError:

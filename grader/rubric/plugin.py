@@ -27,6 +27,8 @@ from grader.sandbox.stand_ins import note as stand_in_note
 from grader.training import EpochProgress
 
 CHECKS_BUDGET = 300.0  # seconds for every check but the timed training
+# Seconds one call of a check may take (a function that hangs costs two: sandbox.session); --call-timeout.
+CALL_TIMEOUT = 30.0
 DEADLINE_RESERVE = 15.0  # seconds kept before a --deadline to write the reports
 TRANSFER_ALLOWANCE = 60.0  # seconds to ship MNIST to the child and evaluate, on top of the training budget
 IMPORT_FAILED = "not run: mlp.py could not be imported (the reason is at the top of the report)"
@@ -44,6 +46,7 @@ class GradingContext:
     override_review: bool = False  # an instructor grants the accuracy points of an implausible run
     deadline_at: float | None = None  # time.monotonic() by which the whole grade must be written
     memory_bytes: int = Limits.memory_bytes  # the submission's own memory in its child (Limits.memory_bytes)
+    call_timeout: float = CALL_TIMEOUT  # seconds one call of a check may take
     on_result: Callable[[GradeRecord], None] | None = None  # called after every check (partial results.json)
     translate: Callable[[str], str] = str  # a failure text in the student's terms (a notebook's cells); str: as is
     progress: Callable[[EpochProgress], None] | None = None  # called as each timed epoch is scored
@@ -115,7 +118,8 @@ class RubricPlugin:
     @pytest.fixture(scope="session")
     def box(self):
         budget = min(CHECKS_BUDGET + self._context.training_budget, self._context.seconds_left(DEADLINE_RESERVE))
-        limits = Limits(call_timeout=30.0, budget=max(budget, 1.0), memory_bytes=self._context.memory_bytes)
+        limits = Limits(call_timeout=self._context.call_timeout, budget=max(budget, 1.0),
+                        memory_bytes=self._context.memory_bytes)
         self._box = Sandbox(self._context.module_dir, limits)
         yield self._box
         self._box.close()

@@ -27,12 +27,14 @@ CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
 def grade(module_dir: Path, epochs: int = EPOCHS, only: frozenset[str] | None = None, mnist_dir: str | None = None,
           calibration_path: Path = calibration_files.CALIBRATION_FILE, seed: int | None = None,
           override_review: bool = False, deadline: float | None = None, memory_bytes: int | None = None,
+          call_timeout: float | None = None,
           on_result: Callable[[GradeRecord], None] | None = None,
           progress: Callable[[EpochProgress], None] | None = None,
           translate: Callable[[str], str] = str) -> GradeRecord:
     """Grade the ``mlp.py`` in ``module_dir``; never raises for anything the submission does.
 
     ``deadline``: seconds the whole grade may take (the timed training gets what is left);
+    ``call_timeout``: seconds one call of a check may take (None: ``CALL_TIMEOUT``);
     ``on_result`` sees the record after every check (to keep a results.json that a kill cannot lose);
     ``progress`` sees each epoch of the timed training once the grader has scored it;
     ``translate`` tells failure texts in the student's terms (``grader.notebook.graded_folder``; str: as they are).
@@ -48,6 +50,8 @@ def grade(module_dir: Path, epochs: int = EPOCHS, only: frozenset[str] | None = 
                              deadline_at=None if deadline is None else started + deadline)
     if memory_bytes is not None:
         context.memory_bytes = memory_bytes
+    if call_timeout is not None:
+        context.call_timeout = call_timeout
     if only is None or "train" in only:
         probe = probe_seconds()
         budget = calibration.time_budget(probe, epochs)
