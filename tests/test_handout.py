@@ -177,6 +177,7 @@ def test_kit_workflow_follows_github_classrooms_conventions(kit):
                ("Job summary", "Upload the report", "Classroom result", "Autograding Reporter"))
 
 
+@pytest.mark.slow  # its Grade step builds the kit's own tox environment: a fresh-environment build
 def test_kit_workflow_fails_below_the_minimum_and_still_reports(kit, tmp_path, reporter):
     workflow = yaml.safe_load((kit / ".github/workflows/grade.yml").read_text())
     upload = next(s for s in workflow["jobs"][JOB]["steps"] if s.get("uses", "").startswith("actions/upload-art"))

@@ -169,15 +169,16 @@ def small_budget_calibration(tmp_path: Path, factor: float) -> Path:
 
 
 @pytest.fixture(scope="session")
-def budget_of_one(once) -> tuple[Path, GradeRecord]:
-    """A calibration whose time budget is the reference's own time, and the reference's grade of train under it
+def quarter_budget(once) -> tuple[Path, GradeRecord]:
+    """A calibration whose time budget is a quarter of the reference's own time (a train that never ends costs
+    its budget: the test of that need not cost a whole timed run), and the reference's grade of train under it
     (what a grade costs besides its timed run), made once for the tests that read them."""
     def make(folder: Path) -> None:
-        calibration = small_budget_calibration(folder, 1.0)
+        calibration = small_budget_calibration(folder, 0.25)
         grade(reference_with(folder / "ok", ""), folder / "ok_out", "--calibration", str(calibration),
               "--only", "train")
 
-    folder = once("budget-of-one", make)
+    folder = once("quarter-budget", make)
     return folder / "calibration.json", read_results(folder / "ok_out" / "results.json")
 
 
@@ -185,15 +186,16 @@ def budget_of_one(once) -> tuple[Path, GradeRecord]:
 @pytest.mark.parametrize("body", ["    while True:\n        pass\n",
                                   "    import sys\n    while True:\n        sys.stdout.write('x' * 65536)\n"],
                          ids=["endless_loop", "stdout_flood"])
-def test_a_train_that_never_ends_costs_its_budget_and_the_checks(tmp_path, body, budget_of_one):
-    calibration, quiet = budget_of_one
+def test_a_train_that_never_ends_costs_its_budget_and_the_checks(tmp_path, body, quarter_budget):
+    calibration, quiet = quarter_budget
     code = "\n_honest = train\n\n\ndef train(model, X, y, *args, **kwargs):\n    if len(X) < 1000:\n" \
            "        return _honest(model, X, y, *args, **kwargs)\n" + body
     _, record = grade(reference_with(tmp_path / "s", code), tmp_path / "out", "--calibration", str(calibration),
                       "--only", "train")
     budget, used = record.training.budget_seconds, record.training.seconds
     checks = quiet.seconds - quiet.training.seconds  # everything but the timed run itself
-    print(f"\n{body.split()[-1]}: grade {record.seconds:.1f} s ({used:.1f} CPU s in train) for a {budget:.1f} "
+    kind = "stdout flood" if "stdout" in body else "endless loop"
+    print(f"\n{kind}: grade {record.seconds:.1f} s ({used:.1f} CPU s in train) for a {budget:.1f} "
           f"CPU s budget and {checks:.1f} s of other checks")
     assert record.training.stopped and "CPU budget" in record.training.stopped, record.training.stopped
     assert budget <= used <= budget + 2  # stopped at its budget, within the half-second polls
