@@ -289,9 +289,9 @@ def check_observed(run, box, mnist, context):
 
 
 # In words, never as code: the check's texts ship in the student kit, which must not hold the solution.
-_OBSERVED_HINT = ("each epoch draws a fresh permutation of the rows from one generator made before the loop, runs "
-                  "every batch of batch_size rows through model.loss_and_grads, and takes one sgd_step with the "
-                  "given lr per batch")
+_OBSERVED_HINT = ("a loop other than the contract's, in which each epoch draws a fresh permutation of the rows from "
+                  "one generator made before the loop, runs every batch of batch_size rows through "
+                  "model.loss_and_grads, and takes one sgd_step with the given lr per batch")
 
 
 NOT_LEARNING_LOSS = 2.0  # mean training loss of the last epoch; ln(10) = 2.30 is a net that learns nothing

@@ -2,7 +2,7 @@
 
 The contract fixes how train works (CONTRACT §1): mini-batches through ``model.loss_and_grads``
 and ``sgd_step`` with the given ``lr``. For the timed run the agent wraps exactly those two, for
-the duration of the call, and keeps per step (a ``loss_and_grads`` call no step follows is an
+the duration of the call (every call of the ``sgd_step`` function, by any name), and keeps per step (a ``loss_and_grads`` call no step follows is an
 evaluation, not a batch): the batch's size and a fingerprint of each row (a projection of a few
 pixels the parent chose, so the parent can tell which of its rows were used),
 the ``lr`` that reached ``sgd_step``, whether its gradients were the ones ``loss_and_grads`` had
@@ -17,14 +17,17 @@ recomputes the first batch's gradients itself. The recorder's cost is a row of
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import sys
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 
+ROUTE = "__mlp_grader_observed_call__"  # the global of sgd_step's module its calls are routed through
 FOLDED_BATCHES = 64  # batches whose pixels wait to be projected together (64 x 64 x 32 float64: 1 MB)
 WHOLE_PRINT_ROWS = 4096  # rows cast to float64 at a time for a whole-row print (an evaluation may pass all rows)
 
@@ -186,10 +189,48 @@ def _argument(function: object, position: int) -> Callable[[tuple, dict], object
     return find
 
 
+@functools.cache
+def _trampoline(free: int) -> types.CodeType:
+    """The code of a function that hands every call to its module's ``ROUTE`` global, with ``free`` free
+    variables (a function's code can only be replaced by code with as many as its closure has cells). Its
+    frames carry this file's name, which the agent leaves out of the tracebacks it shows."""
+    cells = [f"cell{number}" for number in range(free)]
+    source = "def outer():\n" + "".join(f"    {cell} = None\n" for cell in cells) + \
+        "    def routed(*args, **kwargs):\n" + (f"        ({', '.join(cells)},)\n" if cells else "") + \
+        f"        return {ROUTE}(*args, **kwargs)\n    return routed\n"
+    namespace: dict = {}
+    exec(compile(source, __file__, "exec"), namespace)
+    return namespace["outer"]().__code__
+
+
+def _rerouted(function: object, route: Callable[[Callable], Callable]) -> Callable[[], None] | None:
+    """Send every call of the plain Python ``function``, whatever reaches it (its module's name, an alias, a
+    default argument, a partial or a dict made at import), to ``route(own)``, where ``own`` runs the function's
+    own code; returns what undoes it, or None where ``function`` is no plain function (or is routed already)."""
+    if type(function) is not types.FunctionType or ROUTE in function.__globals__:
+        return None
+    code = function.__code__
+    own = types.FunctionType(code, function.__globals__, function.__name__, function.__defaults__,
+                             function.__closure__)
+    own.__kwdefaults__ = function.__kwdefaults__
+    function.__globals__[ROUTE] = route(own)
+    try:
+        function.__code__ = _trampoline(len(code.co_freevars))
+    except ValueError:  # code that cannot stand in for this function's (CPython's own checks)
+        function.__globals__.pop(ROUTE, None)
+        return None
+
+    def undo() -> None:
+        function.__code__ = code
+        function.__globals__.pop(ROUTE, None)
+    return undo
+
+
 @contextmanager
 def recording(module: object, model: object, module_dir: str, columns: np.ndarray, projection: np.ndarray,
               whole_projection: np.ndarray, summed_rows: dict[str, np.ndarray]) -> Iterator[Recorder]:
-    """Wrap ``model.loss_and_grads`` and every submission module's ``sgd_step`` while the block runs."""
+    """Wrap ``model.loss_and_grads`` (a method of this model, reached through it) and ``sgd_step`` (a function,
+    reached by any name: every call of it is routed through the wrapper) while the block runs."""
     params = getattr(model, "params", None)
     shapes = {key: value.shape for key, value in params.items() if isinstance(value, np.ndarray)} \
         if isinstance(params, dict) else {}
@@ -206,15 +247,18 @@ def recording(module: object, model: object, module_dir: str, columns: np.ndarra
         recorder.saw_grads(result[1] if isinstance(result, tuple) and len(result) == 2 else None)
         return result
 
-    def sgd_step(*args, **kwargs):
-        recorder.saw_step(grads_of(args, kwargs), lr_of(args, kwargs))
-        return original_step(*args, **kwargs)
+    def observed_step(step: Callable) -> Callable:
+        def sgd_step(*args, **kwargs):
+            recorder.saw_step(grads_of(args, kwargs), lr_of(args, kwargs))
+            return step(*args, **kwargs)
+        return sgd_step
 
     patched, own = [], "loss_and_grads" in getattr(model, "__dict__", {})
-    if callable(original_step):
+    undo = _rerouted(original_step, observed_step)
+    if undo is None and callable(original_step):  # a callable object: only the modules' names can be wrapped
         for owner in _submission_modules(module_dir):
             if getattr(owner, "sgd_step", None) is original_step:
-                owner.sgd_step = sgd_step
+                owner.sgd_step = observed_step(original_step)
                 patched.append(owner)
     try:
         if callable(original_loss):
@@ -224,6 +268,8 @@ def recording(module: object, model: object, module_dir: str, columns: np.ndarra
     try:
         yield recorder
     finally:
+        if undo is not None:
+            undo()
         for owner in patched:
             owner.sgd_step = original_step
         try:
