@@ -194,6 +194,27 @@ def test_the_recorder_sees_every_call_of_sgd_step_by_whatever_name_and_parameter
     assert module.sgd_step.__code__ is code and ROUTE not in vars(module)  # and the function is as it was
 
 
+def test_an_sgd_step_that_is_a_callable_object_is_seen_through_the_modules_name(tmp_path):
+    """No function code to route: the name in the submission's modules is wrapped instead, and put back."""
+    source = STUDENT_MODULE.format(decorator="") + (
+        "\n\nclass Step:\n    def __call__(self, params, grads, learning_rate):\n"
+        "        _plain_step(params, grads, learning_rate)\n\n\n_plain_step, sgd_step = sgd_step, Step()\n")
+    (tmp_path / "student.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("student_for_the_recorder", tmp_path / "student.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        model, X, step = module.Model(), np.arange(24.0).reshape(4, 6), module.sgd_step
+        with recording(module, model, str(tmp_path), np.array([1, 4]), np.array([1.0, 2.0]), np.ones(6),
+                       {"W1": np.array([0, 3])}) as recorder:
+            module.sgd_step(model.params, model.loss_and_grads(X, np.zeros(4))[1], 0.5)
+            record = recorder.take()
+    finally:
+        del sys.modules[spec.name]
+    assert record["sizes"].tolist() == [4] and record["lrs"].tolist() == [0.5] and record["foreign"] == 0
+    assert module.sgd_step is step and np.allclose(model.params["W1"], -0.5 * X.sum())
+
+
 def test_a_loss_and_grads_call_that_no_step_takes_is_an_evaluation_not_a_batch():
     """The loss of all rows printed each epoch through loss_and_grads, before the first batch or after the
     last: not a batch (its rows are not counted as used again, nor taken as the first batch)."""

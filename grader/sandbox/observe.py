@@ -2,10 +2,10 @@
 
 The contract fixes how train works (CONTRACT §1): mini-batches through ``model.loss_and_grads``
 and ``sgd_step`` with the given ``lr``. For the timed run the agent wraps exactly those two, for
-the duration of the call (every call of the ``sgd_step`` function, by any name), and keeps per step (a ``loss_and_grads`` call no step follows is an
-evaluation, not a batch): the batch's size and a fingerprint of each row (a projection of a few
-pixels the parent chose, so the parent can tell which of its rows were used),
-the ``lr`` that reached ``sgd_step``, whether its gradients were the ones ``loss_and_grads`` had
+the duration of the call (every call of the ``sgd_step`` function, by any name), and keeps per step
+(a ``loss_and_grads`` call no step follows is an evaluation, not a batch): the batch's size and a
+fingerprint of each row (a projection of a few pixels the parent chose, so the parent can tell which
+of its rows were used), the ``lr`` that reached ``sgd_step``, whether its gradients were the ones ``loss_and_grads`` had
 just returned, their running sum over rows the parent drew (summing every coordinate of every
 step would cost several per cent of the training; whole rows are copied in contiguous runs), and
 the first batch's gradients and a print of all its rows' pixels (rows alike in the fingerprint's
