@@ -216,8 +216,12 @@ def rows_findings(epoch: int, record: EpochRecord, index: RowIndex, batch_size: 
     if np.any(sizes[:-1] != batch_size) or (len(sizes) and not 0 < sizes[-1] <= batch_size):
         values, counts = np.unique(sizes, return_counts=True)
         seen = ", ".join(str(v) for v in values[np.argsort(-counts, kind="stable")][:4])
+        # Sizes one apart around batch_size: the rows were spread evenly over the batches (np.array_split).
+        cause = "the rows were spread evenly over the batches (np.array_split?): take batch_size rows per batch" \
+            if values.max() - values.min() <= 1 and values.min() <= batch_size <= values.max() else \
+            "is batch_size used?"
         findings.append(Finding(epoch, f"epoch {epoch} ran batches of {seen} rows, not batch_size={batch_size} "
-                                       "(only the last batch may be shorter): is batch_size used?"))
+                                       f"(only the last batch may be shorter): {cause}"))
     rows = index.row_numbers(record.prints)
     if len(groups) > 2 and rows is not None and \
             abs(np.corrcoef(np.arange(len(rows)), rows)[0, 1]) > ORDER_CORRELATION:

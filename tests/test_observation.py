@@ -34,6 +34,19 @@ def test_data_order_is_told_whatever_the_grade_seed_draws(mnist, seed):
                                        "loop and draw a fresh permutation each epoch"]
 
 
+@pytest.mark.parametrize(("sizes", "told"), [
+    ("spread", "(np.array_split?): take batch_size rows per batch"),  # 60000 rows in 937 batches: 64 and 65
+    ("doubled", "is batch_size used?")])
+def test_batch_sizes_other_than_batch_size_name_their_likely_cause(mnist, sizes, told):
+    index = row_index(mnist.x_train, 0, start_weights(0))
+    n = len(mnist.x_train)
+    record = record_of(mnist.x_train, index, np.random.default_rng(0).permutation(n))
+    spread = np.diff(np.linspace(0, n, n // BATCH_SIZE + 1).astype(int))
+    record.sizes = spread if sizes == "spread" else np.append(np.full(n // 128, 128), n % 128)
+    findings, _ = rows_findings(1, record, index, BATCH_SIZE, None)
+    assert [f.text for f in findings if "ran batches of" in f.text][0].endswith(told), findings
+
+
 def test_epochs_without_usable_weights_are_judged_on_their_rows(mnist):
     """on_epoch stopped handing over weights of the network's form after epoch 1 (or a flood of calls
     went past the epochs the parent keeps): the later epochs are still read, and nothing raises."""
@@ -191,7 +204,54 @@ def test_the_recorder_sees_every_call_of_sgd_step_by_whatever_name_and_parameter
     assert np.allclose(record["first_whole"], X.sum(axis=1))
     assert np.allclose(record["grad_sum"]["W1"], X.sum())
     assert np.allclose(model.params["W1"], -0.5 * X.sum())  # the step itself went through
-    assert module.sgd_step.__code__ is code and ROUTE not in vars(module)  # and the function is as it was
+    # and the functions are as they were
+    assert module.sgd_step.__code__ is code and not [name for name in vars(module) if name.startswith(ROUTE[:12])]
+
+
+def test_the_recorder_sees_loss_and_grads_called_through_the_class_and_not_another_models_calls(tmp_path):
+    """``Model.loss_and_grads(model, X, y)`` is the model's batch too (an instance patch missed it: 86 points for
+    correct code); a second model's calls (a copy kept for validation) are not the timed run's."""
+    (tmp_path / "student.py").write_text(STUDENT_MODULE.format(decorator=""))
+    spec = importlib.util.spec_from_file_location("student_for_the_recorder", tmp_path / "student.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        model, other, X = module.Model(), module.Model(), np.arange(24.0).reshape(4, 6)
+        method = module.Model.loss_and_grads
+        with recording(module, model, str(tmp_path), np.array([1, 4]), np.array([1.0, 2.0]), np.ones(6),
+                       {"W1": np.array([0, 3])}) as recorder:
+            _, grads = module.Model.loss_and_grads(model, X, np.zeros(4))
+            other.loss_and_grads(X[:2], np.zeros(2))  # recorded, it would be the batch the step takes
+            module.sgd_step(model.params, grads, 0.5)
+            record = recorder.take()
+    finally:
+        del sys.modules[spec.name]
+    assert record["sizes"].tolist() == [4] and record["foreign"] == 0
+    assert np.allclose(record["fingerprints"], fingerprints(X, np.array([1, 4]), np.array([1.0, 2.0])))
+    assert module.Model.loss_and_grads is method and "loss_and_grads" not in vars(model)
+
+
+def test_a_loss_and_grads_the_model_holds_as_an_attribute_is_wrapped_there_and_put_back(tmp_path):
+    """No class function to route (``self.loss_and_grads = ...`` in ``__init__``): the attribute is wrapped."""
+    source = STUDENT_MODULE.format(decorator="") + (
+        "\n\nclass Held(Model):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.loss_and_grads = self.compute\n\n    def compute(self, inputs, labels):\n"
+        "        return Model.loss_and_grads(self, inputs, labels)\n")
+    (tmp_path / "student.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("student_for_the_recorder", tmp_path / "student.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        model, X = module.Held(), np.arange(24.0).reshape(4, 6)
+        held = model.loss_and_grads
+        with recording(module, model, str(tmp_path), np.array([1, 4]), np.array([1.0, 2.0]), np.ones(6),
+                       {"W1": np.array([0, 3])}) as recorder:
+            module.sgd_step(model.params, model.loss_and_grads(X, np.zeros(4))[1], 0.5)
+            record = recorder.take()
+    finally:
+        del sys.modules[spec.name]
+    assert record["sizes"].tolist() == [4] and record["lrs"].tolist() == [0.5] and record["foreign"] == 0
+    assert model.loss_and_grads == held
 
 
 def test_an_sgd_step_that_is_a_callable_object_is_seen_through_the_modules_name(tmp_path):

@@ -2,7 +2,7 @@
 
 The contract fixes how train works (CONTRACT §1): mini-batches through ``model.loss_and_grads``
 and ``sgd_step`` with the given ``lr``. For the timed run the agent wraps exactly those two, for
-the duration of the call (every call of the ``sgd_step`` function, by any name), and keeps per step
+the duration of the call (every call of either function, by any name), and keeps per step
 (a ``loss_and_grads`` call no step follows is an evaluation, not a batch): the batch's size and a
 fingerprint of each row (a projection of a few pixels the parent chose, so the parent can tell which
 of its rows were used), the ``lr`` that reached ``sgd_step``, whether its gradients were the ones ``loss_and_grads`` had
@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-ROUTE = "__mlp_grader_observed_call__"  # the global of sgd_step's module its calls are routed through
+ROUTE = "__mlp_grader_observed_{}__"  # the global (per routed function's name) its module's calls go through
 FOLDED_BATCHES = 64  # batches whose pixels wait to be projected together (64 x 64 x 32 float64: 1 MB)
 WHOLE_PRINT_ROWS = 4096  # rows cast to float64 at a time for a whole-row print (an evaluation may pass all rows)
 
@@ -190,14 +190,14 @@ def _argument(function: object, position: int) -> Callable[[tuple, dict], object
 
 
 @functools.cache
-def _trampoline(free: int) -> types.CodeType:
-    """The code of a function that hands every call to its module's ``ROUTE`` global, with ``free`` free
+def _trampoline(free: int, route: str) -> types.CodeType:
+    """The code of a function that hands every call to its module's global ``route``, with ``free`` free
     variables (a function's code can only be replaced by code with as many as its closure has cells). Its
     frames carry this file's name, which the agent leaves out of the tracebacks it shows."""
     cells = [f"cell{number}" for number in range(free)]
     source = "def outer():\n" + "".join(f"    {cell} = None\n" for cell in cells) + \
         "    def routed(*args, **kwargs):\n" + (f"        ({', '.join(cells)},)\n" if cells else "") + \
-        f"        return {ROUTE}(*args, **kwargs)\n    return routed\n"
+        f"        return {route}(*args, **kwargs)\n    return routed\n"
     namespace: dict = {}
     exec(compile(source, __file__, "exec"), namespace)
     return namespace["outer"]().__code__
@@ -207,45 +207,67 @@ def _rerouted(function: object, route: Callable[[Callable], Callable]) -> Callab
     """Send every call of the plain Python ``function``, whatever reaches it (its module's name, an alias, a
     default argument, a partial or a dict made at import), to ``route(own)``, where ``own`` runs the function's
     own code; returns what undoes it, or None where ``function`` is no plain function (or is routed already)."""
-    if type(function) is not types.FunctionType or ROUTE in function.__globals__:
+    if type(function) is not types.FunctionType:
+        return None
+    name = ROUTE.format(function.__name__)
+    if name in function.__globals__:
         return None
     code = function.__code__
     own = types.FunctionType(code, function.__globals__, function.__name__, function.__defaults__,
                              function.__closure__)
     own.__kwdefaults__ = function.__kwdefaults__
-    function.__globals__[ROUTE] = route(own)
+    function.__globals__[name] = route(own)
     try:
-        function.__code__ = _trampoline(len(code.co_freevars))
+        function.__code__ = _trampoline(len(code.co_freevars), name)
     except ValueError:  # code that cannot stand in for this function's (CPython's own checks)
-        function.__globals__.pop(ROUTE, None)
+        function.__globals__.pop(name, None)
         return None
 
     def undo() -> None:
         function.__code__ = code
-        function.__globals__.pop(ROUTE, None)
+        function.__globals__.pop(name, None)
     return undo
+
+
+def _class_function(instance: object, name: str) -> object:
+    """What ``type(instance)`` resolves ``name`` to, as it sits in the class (a plain function for a method)."""
+    for klass in type(instance).__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return None
 
 
 @contextmanager
 def recording(module: object, model: object, module_dir: str, columns: np.ndarray, projection: np.ndarray,
               whole_projection: np.ndarray, summed_rows: dict[str, np.ndarray]) -> Iterator[Recorder]:
-    """Wrap ``model.loss_and_grads`` (a method of this model, reached through it) and ``sgd_step`` (a function,
-    reached by any name: every call of it is routed through the wrapper) while the block runs."""
+    """Route every call of ``model.loss_and_grads`` on this model (through the model, ``self`` or the class) and
+    every call of ``sgd_step`` (by any name) through the recorder while the block runs; where one is no plain
+    function (an attribute of the instance, a callable object), the names it is reached by are wrapped."""
     params = getattr(model, "params", None)
     shapes = {key: value.shape for key, value in params.items() if isinstance(value, np.ndarray)} \
         if isinstance(params, dict) else {}
     recorder = Recorder(columns, projection, whole_projection, summed_rows, shapes)
     original_loss = getattr(model, "loss_and_grads", None)
     original_step = getattr(module, "sgd_step", None)
+    own = "loss_and_grads" in getattr(model, "__dict__", {})
+    method = None if own else _class_function(model, "loss_and_grads")
 
     # The submission's own parameter names: its train may pass the batch or the lr by keyword.
-    batch_of, grads_of, lr_of = _argument(original_loss, 0), _argument(original_step, 1), _argument(original_step, 2)
+    grads_of, lr_of = _argument(original_step, 1), _argument(original_step, 2)
 
-    def loss_and_grads(*args, **kwargs):
-        recorder.saw_batch(batch_of(args, kwargs))  # before the call: after it, the rows have left the caches
-        result = original_loss(*args, **kwargs)
-        recorder.saw_grads(result[1] if isinstance(result, tuple) and len(result) == 2 else None)
-        return result
+    def observed_loss(loss: Callable, through_class: bool) -> Callable:
+        """``loss`` recorded: the class's function (self first: calls on another instance, a copy kept for
+        validation, are not the timed run's) or the model's own attribute."""
+        batch_of = _argument(loss, 1 if through_class else 0)
+
+        def loss_and_grads(*args, **kwargs):
+            if through_class and not (args and args[0] is model):
+                return loss(*args, **kwargs)
+            recorder.saw_batch(batch_of(args, kwargs))  # before the call: after it, the rows have left the caches
+            result = loss(*args, **kwargs)
+            recorder.saw_grads(result[1] if isinstance(result, tuple) and len(result) == 2 else None)
+            return result
+        return loss_and_grads
 
     def observed_step(step: Callable) -> Callable:
         def sgd_step(*args, **kwargs):
@@ -253,29 +275,32 @@ def recording(module: object, model: object, module_dir: str, columns: np.ndarra
             return step(*args, **kwargs)
         return sgd_step
 
-    patched, own = [], "loss_and_grads" in getattr(model, "__dict__", {})
-    undo = _rerouted(original_step, observed_step)
-    if undo is None and callable(original_step):  # a callable object: only the modules' names can be wrapped
+    patched, undo_step = [], _rerouted(original_step, observed_step)
+    if undo_step is None and callable(original_step):  # a callable object: only the modules' names can be wrapped
         for owner in _submission_modules(module_dir):
             if getattr(owner, "sgd_step", None) is original_step:
                 owner.sgd_step = observed_step(original_step)
                 patched.append(owner)
-    try:
-        if callable(original_loss):
-            model.loss_and_grads = loss_and_grads
-    except (AttributeError, TypeError):
-        pass  # a model that takes no attributes (__slots__): its batches go unrecorded, and the parent says so
+    undo_loss = _rerouted(method, lambda function: observed_loss(function, through_class=True))
+    wrapped = False
+    if undo_loss is None and callable(original_loss):
+        try:
+            model.loss_and_grads = observed_loss(original_loss, through_class=False)
+            wrapped = True
+        except (AttributeError, TypeError):
+            pass  # a model that takes no attributes (__slots__): its batches go unrecorded, and the parent says so
     try:
         yield recorder
     finally:
-        if undo is not None:
-            undo()
+        for undo in (undo_step, undo_loss):
+            if undo is not None:
+                undo()
         for owner in patched:
             owner.sgd_step = original_step
         try:
             if own:
                 model.loss_and_grads = original_loss
-            elif "loss_and_grads" in getattr(model, "__dict__", {}):
+            elif wrapped and "loss_and_grads" in getattr(model, "__dict__", {}):
                 del model.loss_and_grads
         except (AttributeError, TypeError):
             pass
