@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,6 +181,26 @@ STEPS = {"position": lambda m, params, grads: m.sgd_step(params, grads, 0.5),
          "default_argument": lambda m, params, grads: m.apply(params, grads, 0.5)}
 
 
+COLUMNS, PROJECTION = np.array([1, 4]), np.array([1.0, 2.0])  # what the recorder of these tests prints
+
+
+@contextmanager
+def student_module(tmp_path: Path, decorator: str = "", extra: str = "") -> Iterator[types.ModuleType]:
+    """``STUDENT_MODULE`` (and ``extra``) imported from ``tmp_path`` as the child imports a submission."""
+    (tmp_path / "student.py").write_text(STUDENT_MODULE.format(decorator=decorator) + extra)
+    spec = importlib.util.spec_from_file_location("student_for_the_recorder", tmp_path / "student.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+def recorded(module: types.ModuleType, model: object, tmp_path: Path):
+    return recording(module, model, str(tmp_path), COLUMNS, PROJECTION, np.ones(6), {"W1": np.array([0, 3])})
+
+
 @pytest.mark.parametrize("decorated", [False, True], ids=["plain", "decorated"])
 @pytest.mark.parametrize("reached_by", list(STEPS))
 def test_the_recorder_sees_every_call_of_sgd_step_by_whatever_name_and_parameter_names(tmp_path, reached_by,
@@ -185,22 +209,15 @@ def test_the_recorder_sees_every_call_of_sgd_step_by_whatever_name_and_parameter
     train may pass the batch and the lr by those names (the wrappers once took only X, y and lr), and reach
     sgd_step through a name bound at import (a default argument kept it from the recorder: 86 points for
     correct code). A decorated sgd_step is a function with a closure."""
-    (tmp_path / "student.py").write_text(STUDENT_MODULE.format(decorator="@logged" if decorated else ""))
-    spec = importlib.util.spec_from_file_location("student_for_the_recorder", tmp_path / "student.py")
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
+    with student_module(tmp_path, "@logged" if decorated else "") as module:
         model, X, code = module.Model(), np.arange(24.0).reshape(4, 6), module.sgd_step.__code__
-        with recording(module, model, str(tmp_path), np.array([1, 4]), np.array([1.0, 2.0]), np.ones(6),
-                       {"W1": np.array([0, 3])}) as recorder:
+        with recorded(module, model, tmp_path) as recorder:
             loss, grads = model.loss_and_grads(inputs=X, labels=np.zeros(4)) if reached_by == "keyword" else \
                 model.loss_and_grads(X, np.zeros(4))
             STEPS[reached_by](module, model.params, grads)
             record = recorder.take()
-    finally:
-        del sys.modules[spec.name]
     assert record["sizes"].tolist() == [4] and record["lrs"].tolist() == [0.5] and record["foreign"] == 0
-    assert np.allclose(record["fingerprints"], fingerprints(X, np.array([1, 4]), np.array([1.0, 2.0])))
+    assert np.allclose(record["fingerprints"], fingerprints(X, COLUMNS, PROJECTION))
     assert np.allclose(record["first_whole"], X.sum(axis=1))
     assert np.allclose(record["grad_sum"]["W1"], X.sum())
     assert np.allclose(model.params["W1"], -0.5 * X.sum())  # the step itself went through
@@ -211,68 +228,37 @@ def test_the_recorder_sees_every_call_of_sgd_step_by_whatever_name_and_parameter
 def test_the_recorder_sees_loss_and_grads_called_through_the_class_and_not_another_models_calls(tmp_path):
     """``Model.loss_and_grads(model, X, y)`` is the model's batch too (an instance patch missed it: 86 points for
     correct code); a second model's calls (a copy kept for validation) are not the timed run's."""
-    (tmp_path / "student.py").write_text(STUDENT_MODULE.format(decorator=""))
-    spec = importlib.util.spec_from_file_location("student_for_the_recorder", tmp_path / "student.py")
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
+    with student_module(tmp_path) as module:
         model, other, X = module.Model(), module.Model(), np.arange(24.0).reshape(4, 6)
         method = module.Model.loss_and_grads
-        with recording(module, model, str(tmp_path), np.array([1, 4]), np.array([1.0, 2.0]), np.ones(6),
-                       {"W1": np.array([0, 3])}) as recorder:
+        with recorded(module, model, tmp_path) as recorder:
             _, grads = module.Model.loss_and_grads(model, X, np.zeros(4))
             other.loss_and_grads(X[:2], np.zeros(2))  # recorded, it would be the batch the step takes
             module.sgd_step(model.params, grads, 0.5)
             record = recorder.take()
-    finally:
-        del sys.modules[spec.name]
     assert record["sizes"].tolist() == [4] and record["foreign"] == 0
-    assert np.allclose(record["fingerprints"], fingerprints(X, np.array([1, 4]), np.array([1.0, 2.0])))
+    assert np.allclose(record["fingerprints"], fingerprints(X, COLUMNS, PROJECTION))
     assert module.Model.loss_and_grads is method and "loss_and_grads" not in vars(model)
 
 
-def test_a_loss_and_grads_the_model_holds_as_an_attribute_is_wrapped_there_and_put_back(tmp_path):
-    """No class function to route (``self.loss_and_grads = ...`` in ``__init__``): the attribute is wrapped."""
-    source = STUDENT_MODULE.format(decorator="") + (
-        "\n\nclass Held(Model):\n    def __init__(self):\n        super().__init__()\n"
-        "        self.loss_and_grads = self.compute\n\n    def compute(self, inputs, labels):\n"
-        "        return Model.loss_and_grads(self, inputs, labels)\n")
-    (tmp_path / "student.py").write_text(source)
-    spec = importlib.util.spec_from_file_location("student_for_the_recorder", tmp_path / "student.py")
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-        model, X = module.Held(), np.arange(24.0).reshape(4, 6)
-        held = model.loss_and_grads
-        with recording(module, model, str(tmp_path), np.array([1, 4]), np.array([1.0, 2.0]), np.ones(6),
-                       {"W1": np.array([0, 3])}) as recorder:
-            module.sgd_step(model.params, model.loss_and_grads(X, np.zeros(4))[1], 0.5)
-            record = recorder.take()
-    finally:
-        del sys.modules[spec.name]
-    assert record["sizes"].tolist() == [4] and record["lrs"].tolist() == [0.5] and record["foreign"] == 0
-    assert model.loss_and_grads == held
-
-
-def test_an_sgd_step_that_is_a_callable_object_is_seen_through_the_modules_name(tmp_path):
-    """No function code to route: the name in the submission's modules is wrapped instead, and put back."""
-    source = STUDENT_MODULE.format(decorator="") + (
+@pytest.mark.parametrize("form", ["held_method", "callable_step"])
+def test_what_is_no_plain_function_is_wrapped_where_it_is_named_and_put_back(tmp_path, form):
+    """No function code to route: a method the model holds as an attribute (set in ``__init__``) is wrapped on
+    the model, an sgd_step that is a callable object in the submission's modules."""
+    extra = ("\n\nclass Held(Model):\n    def __init__(self):\n        super().__init__()\n"
+             "        self.loss_and_grads = self.compute\n\n    def compute(self, inputs, labels):\n"
+             "        return Model.loss_and_grads(self, inputs, labels)\n") if form == "held_method" else (
         "\n\nclass Step:\n    def __call__(self, params, grads, learning_rate):\n"
         "        _plain_step(params, grads, learning_rate)\n\n\n_plain_step, sgd_step = sgd_step, Step()\n")
-    (tmp_path / "student.py").write_text(source)
-    spec = importlib.util.spec_from_file_location("student_for_the_recorder", tmp_path / "student.py")
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-        model, X, step = module.Model(), np.arange(24.0).reshape(4, 6), module.sgd_step
-        with recording(module, model, str(tmp_path), np.array([1, 4]), np.array([1.0, 2.0]), np.ones(6),
-                       {"W1": np.array([0, 3])}) as recorder:
+    with student_module(tmp_path, extra=extra) as module:
+        model = module.Held() if form == "held_method" else module.Model()
+        X, held, step = np.arange(24.0).reshape(4, 6), model.loss_and_grads, module.sgd_step
+        with recorded(module, model, tmp_path) as recorder:
             module.sgd_step(model.params, model.loss_and_grads(X, np.zeros(4))[1], 0.5)
             record = recorder.take()
-    finally:
-        del sys.modules[spec.name]
     assert record["sizes"].tolist() == [4] and record["lrs"].tolist() == [0.5] and record["foreign"] == 0
-    assert module.sgd_step is step and np.allclose(model.params["W1"], -0.5 * X.sum())
+    assert model.loss_and_grads == held and module.sgd_step is step
+    assert np.allclose(model.params["W1"], -0.5 * X.sum())
 
 
 def test_a_loss_and_grads_call_that_no_step_takes_is_an_evaluation_not_a_batch():
