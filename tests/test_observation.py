@@ -155,10 +155,7 @@ def logged(function):
     return wrapper
 
 
-{decorator}
-def sgd_step(params, grads, learning_rate):
-    for key in params:
-        params[key] -= learning_rate * grads[key]
+{step}
 
 
 update = sgd_step
@@ -175,6 +172,13 @@ class Model:
     def loss_and_grads(self, inputs, labels):
         return 0.0, {{"W1": np.ones((6, 2)) * inputs.sum()}}
 """
+PLAIN_STEP = """def sgd_step(params, grads, learning_rate):
+    for key in params:
+        params[key] -= learning_rate * grads[key]"""
+# A plain function, one with a closure, and one whose name is no identifier.
+STEP_FORMS = {"plain": PLAIN_STEP, "decorated": "@logged\n" + PLAIN_STEP,
+              "lambda": "sgd_step = lambda params, grads, learning_rate: "
+                        "[params.__setitem__(key, params[key] - learning_rate * grads[key]) for key in params]"}
 STEPS = {"position": lambda m, params, grads: m.sgd_step(params, grads, 0.5),
          "keyword": lambda m, params, grads: m.sgd_step(params=params, grads=grads, learning_rate=0.5),
          "alias": lambda m, params, grads: m.update(params, grads, 0.5),  # bound to the function at import
@@ -185,9 +189,9 @@ COLUMNS, PROJECTION = np.array([1, 4]), np.array([1.0, 2.0])  # what the recorde
 
 
 @contextmanager
-def student_module(tmp_path: Path, decorator: str = "", extra: str = "") -> Iterator[types.ModuleType]:
+def student_module(tmp_path: Path, step: str = "plain", extra: str = "") -> Iterator[types.ModuleType]:
     """``STUDENT_MODULE`` (and ``extra``) imported from ``tmp_path`` as the child imports a submission."""
-    (tmp_path / "student.py").write_text(STUDENT_MODULE.format(decorator=decorator) + extra)
+    (tmp_path / "student.py").write_text(STUDENT_MODULE.format(step=STEP_FORMS[step]) + extra)
     spec = importlib.util.spec_from_file_location("student_for_the_recorder", tmp_path / "student.py")
     module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     try:
@@ -201,15 +205,14 @@ def recorded(module: types.ModuleType, model: object, tmp_path: Path):
     return recording(module, model, str(tmp_path), COLUMNS, PROJECTION, np.ones(6), {"W1": np.array([0, 3])})
 
 
-@pytest.mark.parametrize("decorated", [False, True], ids=["plain", "decorated"])
+@pytest.mark.parametrize("form", list(STEP_FORMS))
 @pytest.mark.parametrize("reached_by", list(STEPS))
-def test_the_recorder_sees_every_call_of_sgd_step_by_whatever_name_and_parameter_names(tmp_path, reached_by,
-                                                                                       decorated):
+def test_the_recorder_sees_every_call_of_sgd_step_by_whatever_name_and_parameter_names(tmp_path, reached_by, form):
     """The grader calls loss_and_grads and sgd_step positionally, so their parameters may have any names;
     train may pass the batch and the lr by those names (the wrappers once took only X, y and lr), and reach
     sgd_step through a name bound at import (a default argument kept it from the recorder: 86 points for
-    correct code). A decorated sgd_step is a function with a closure."""
-    with student_module(tmp_path, "@logged" if decorated else "") as module:
+    correct code). A decorated sgd_step is a function with a closure; a lambda's name is no identifier."""
+    with student_module(tmp_path, form) as module:
         model, X, code = module.Model(), np.arange(24.0).reshape(4, 6), module.sgd_step.__code__
         with recorded(module, model, tmp_path) as recorder:
             loss, grads = model.loss_and_grads(inputs=X, labels=np.zeros(4)) if reached_by == "keyword" else \

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-ROUTE = "__mlp_grader_observed_{}__"  # the global (per routed function's name) its module's calls go through
+ROUTE = "__mlp_grader_observed_{}__"  # the global (per contract name) a routed function's calls go through
 FOLDED_BATCHES = 64  # batches whose pixels wait to be projected together (64 x 64 x 32 float64: 1 MB)
 WHOLE_PRINT_ROWS = 4096  # rows cast to float64 at a time for a whole-row print (an evaluation may pass all rows)
 
@@ -203,13 +203,14 @@ def _trampoline(free: int, route: str) -> types.CodeType:
     return namespace["outer"]().__code__
 
 
-def _rerouted(function: object, route: Callable[[Callable], Callable]) -> Callable[[], None] | None:
+def _rerouted(function: object, route: Callable[[Callable], Callable], key: str) -> Callable[[], None] | None:
     """Send every call of the plain Python ``function``, whatever reaches it (its module's name, an alias, a
     default argument, a partial or a dict made at import), to ``route(own)``, where ``own`` runs the function's
-    own code; returns what undoes it, or None where ``function`` is no plain function (or is routed already)."""
+    own code; returns what undoes it, or None where ``function`` is no plain function (or is routed already).
+    ``key`` (the contract's name, an identifier) names the global: the function's own name may be none (a lambda)."""
     if type(function) is not types.FunctionType:
         return None
-    name = ROUTE.format(function.__name__)
+    name = ROUTE.format(key)
     if name in function.__globals__:
         return None
     code = function.__code__
@@ -275,13 +276,13 @@ def recording(module: object, model: object, module_dir: str, columns: np.ndarra
             return step(*args, **kwargs)
         return sgd_step
 
-    patched, undo_step = [], _rerouted(original_step, observed_step)
+    patched, undo_step = [], _rerouted(original_step, observed_step, "sgd_step")
     if undo_step is None and callable(original_step):  # a callable object: only the modules' names can be wrapped
         for owner in _submission_modules(module_dir):
             if getattr(owner, "sgd_step", None) is original_step:
                 owner.sgd_step = observed_step(original_step)
                 patched.append(owner)
-    undo_loss = _rerouted(method, lambda function: observed_loss(function, through_class=True))
+    undo_loss = _rerouted(method, lambda function: observed_loss(function, through_class=True), "loss_and_grads")
     wrapped = False
     if undo_loss is None and callable(original_loss):
         try:
