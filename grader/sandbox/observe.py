@@ -276,24 +276,25 @@ def recording(module: object, model: object, module_dir: str, columns: np.ndarra
             return step(*args, **kwargs)
         return sgd_step
 
-    patched, undo_step = [], _rerouted(original_step, observed_step, "sgd_step")
-    if undo_step is None and callable(original_step):  # a callable object: only the modules' names can be wrapped
-        for owner in _submission_modules(module_dir):
-            if getattr(owner, "sgd_step", None) is original_step:
-                owner.sgd_step = observed_step(original_step)
-                patched.append(owner)
-    undo_loss = _rerouted(method, lambda function: observed_loss(function, through_class=True), "loss_and_grads")
-    wrapped = False
-    if undo_loss is None and callable(original_loss):
-        try:
-            model.loss_and_grads = observed_loss(original_loss, through_class=False)
-            wrapped = True
-        except (AttributeError, TypeError):
-            pass  # a model that takes no attributes (__slots__): its batches go unrecorded, and the parent says so
-    try:
+    patched, undos, wrapped = [], [], False
+    try:  # set up inside: whatever was routed or wrapped before a failure is put back too
+        undos.append(_rerouted(original_step, observed_step, "sgd_step"))
+        if undos[-1] is None and callable(original_step):  # a callable object: wrapped where the modules name it
+            for owner in _submission_modules(module_dir):
+                if getattr(owner, "sgd_step", None) is original_step:
+                    owner.sgd_step = observed_step(original_step)
+                    patched.append(owner)
+        undos.append(_rerouted(method, lambda function: observed_loss(function, through_class=True),
+                               "loss_and_grads"))
+        if undos[-1] is None and callable(original_loss):
+            try:
+                model.loss_and_grads = observed_loss(original_loss, through_class=False)
+                wrapped = True
+            except (AttributeError, TypeError):
+                pass  # a model that takes no attributes (__slots__): its batches go unrecorded; the parent says so
         yield recorder
     finally:
-        for undo in (undo_step, undo_loss):
+        for undo in undos:
             if undo is not None:
                 undo()
         for owner in patched:
