@@ -37,7 +37,7 @@ from grader.observation import (
     rows_findings,
 )
 from grader.plausibility import correlation_floor
-from grader.sandbox.observe import recording
+from grader.sandbox.observe import own_copy, recording
 from grader.training import layer_correlations, row_index, start_weights
 from reference import mlp
 
@@ -101,12 +101,6 @@ def full_rows_findings(X: np.ndarray, seed: int) -> list[str]:
     return texts
 
 
-def _copy(function: types.FunctionType) -> types.FunctionType:
-    """A function running ``function``'s own code, which the recorder does not route."""
-    return types.FunctionType(function.__code__, function.__globals__, function.__name__, function.__defaults__,
-                              function.__closure__)
-
-
 def alternating_batches(X: np.ndarray, y: np.ndarray, epochs: int) -> tuple[np.ndarray, np.ndarray, float]:
     """One run of the reference's ``train`` with the recorder installed as in the timed run, in which every
     other batch goes through the recorder's wrappers and the others straight to ``loss_and_grads`` and
@@ -116,7 +110,7 @@ def alternating_batches(X: np.ndarray, y: np.ndarray, epochs: int) -> tuple[np.n
     model = mlp.MLP(seed=0)
     index = row_index(X, 0, model.params)
     # Copies of the two functions: the recorder routes every call of the functions themselves through it.
-    plain_loss, plain_step = types.MethodType(_copy(mlp.MLP.loss_and_grads), model), _copy(mlp.sgd_step)
+    plain_loss, plain_step = types.MethodType(own_copy(mlp.MLP.loss_and_grads), model), own_copy(mlp.sgd_step)
     spans: tuple[list[float], list[float]] = ([], [])
     periodic = [0.0]
 

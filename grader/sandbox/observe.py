@@ -203,6 +203,15 @@ def _trampoline(free: int, route: str) -> types.CodeType:
     return namespace["outer"]().__code__
 
 
+def own_copy(function: types.FunctionType) -> types.FunctionType:
+    """A function running ``function``'s own code (defaults and closure too): what still runs it once its code is
+    swapped for a trampoline."""
+    copy = types.FunctionType(function.__code__, function.__globals__, function.__name__, function.__defaults__,
+                              function.__closure__)
+    copy.__kwdefaults__ = function.__kwdefaults__
+    return copy
+
+
 def _rerouted(function: object, route: Callable[[Callable], Callable], key: str) -> Callable[[], None] | None:
     """Send every call of the plain Python ``function``, whatever reaches it (its module's name, an alias, a
     default argument, a partial or a dict made at import), to ``route(own)``, where ``own`` runs the function's
@@ -214,10 +223,7 @@ def _rerouted(function: object, route: Callable[[Callable], Callable], key: str)
     if name in function.__globals__:
         return None
     code = function.__code__
-    own = types.FunctionType(code, function.__globals__, function.__name__, function.__defaults__,
-                             function.__closure__)
-    own.__kwdefaults__ = function.__kwdefaults__
-    function.__globals__[name] = route(own)
+    function.__globals__[name] = route(own_copy(function))
     try:
         function.__code__ = _trampoline(len(code.co_freevars), name)
     except ValueError:  # code that cannot stand in for this function's (CPython's own checks)
@@ -300,9 +306,9 @@ def recording(module: object, model: object, module_dir: str, columns: np.ndarra
         for owner in patched:
             owner.sgd_step = original_step
         try:
-            if own:
+            if wrapped and own:
                 model.loss_and_grads = original_loss
-            elif wrapped and "loss_and_grads" in getattr(model, "__dict__", {}):
+            elif wrapped:
                 del model.loss_and_grads
         except (AttributeError, TypeError):
             pass
